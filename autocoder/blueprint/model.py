@@ -1,0 +1,52 @@
+"""The blueprint format of SPEC section 2 as pydantic models (unknown keys are errors).
+
+Component ``config`` mappings stay untyped here: each component type validates its own with its
+``Config`` model, in the loader, so errors point into the config at the right node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from autocoder.runtime.component import RestartPolicy
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentSpec(_Strict):
+    """One component: a unique name, a registered type, its config and restart policy."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=100)
+    type: str = Field(min_length=1)
+    description: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    restart: RestartPolicy = Field(default_factory=RestartPolicy)
+
+
+class Binding(_Strict):
+    """``send_streams[stream_name]`` of one component into ``receive_streams[stream_name]``."""
+
+    from_component: str
+    to_component: str
+    stream_name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=100)
+    buffer_size: int = Field(default=100, ge=1, le=1_000_000)
+
+
+class SystemSpec(_Strict):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    shutdown_timeout: float = Field(default=10.0, gt=0)
+    components: list[ComponentSpec] = Field(min_length=1)
+    bindings: list[Binding] = Field(default_factory=list)
+
+
+class Blueprint(_Strict):
+    """A whole blueprint file."""
+
+    system: SystemSpec

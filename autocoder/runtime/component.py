@@ -1,0 +1,193 @@
+"""ComposedComponent: the base of every component, built-in or user-written.
+
+A component has named ``receive_streams`` (bindings into it) and ``send_streams`` (bindings out
+of it). The runtime calls ``setup()`` once, then ``run()`` until the system stops, then
+``cleanup()``. The default ``run()`` serves every receive stream with ``concurrency`` workers,
+calling ``process_item`` for each item and putting its return value in the sender's reply slot.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import anyio
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+
+from autocoder.observability.metrics import SystemMetrics
+from autocoder.runtime.messages import Envelope, Message, Reply, error_reply
+from autocoder.runtime.wiring import Inbound, Outbound
+
+
+class ComponentConfig(BaseModel):
+    """Base of component config models: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RestartPolicy(BaseModel):
+    """How the supervisor restarts a component whose processing loop failed (SPEC section 8)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_restarts: int = Field(default=3, ge=0)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+
+
+class ComposedComponent:
+    """Subclass this, declare ``Config``, and override ``process_item``.
+
+    Class attributes a subclass may set:
+
+    - ``Config``: the pydantic model of its ``config`` mapping (unknown keys are errors).
+    - ``description``: one line for ``autocoder components``.
+    - ``accepts_input``: ``False`` when no binding may point into it.
+    """
+
+    Config: ClassVar[type[BaseModel]] = ComponentConfig
+    description: ClassVar[str] = "A user-defined stream component."
+    accepts_input: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        name: str,
+        config: BaseModel | Mapping[str, Any] | None = None,
+        *,
+        restart: RestartPolicy | None = None,
+    ) -> None:
+        self.name = name
+        self.type_name = type(self).__name__
+        if isinstance(config, self.Config):
+            self.config: Any = config
+        else:
+            self.config = self.Config.model_validate(dict(config or {}))
+        self.restart = restart or RestartPolicy()
+        self.receive_streams: dict[str, Inbound] = {}
+        self.send_streams: dict[str, Outbound] = {}
+        #: Workers per receive stream; a store on a connection pool raises it in ``setup``.
+        self.concurrency = 1
+        self.healthy = True
+        self.is_set_up = False
+        self.log = structlog.get_logger("autocoder").bind(component=name)
+        self.metrics: SystemMetrics | None = None
+        self._processing_seconds: dict[str, Any] = {}
+        self._errors: dict[str, Any] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Acquire resources (connections, sockets). Raise ``StartupError`` when impossible."""
+
+    async def run(self) -> None:
+        """Serve until every receive stream is closed by its senders.
+
+        A component with no receive stream returns at once; a source component (an endpoint)
+        overrides this and returns when ``stop_accepting()`` has been called.
+        """
+        if not self.receive_streams:
+            return
+        async with anyio.create_task_group() as tg:
+            for inbound in self.receive_streams.values():
+                for _ in range(max(1, self.concurrency)):
+                    tg.start_soon(self._serve, inbound)
+
+    async def stop_accepting(self) -> None:
+        """Shutdown has begun: a source stops taking new work. Receivers need do nothing."""
+
+    async def cleanup(self) -> None:
+        """Release what ``setup`` acquired. Called once, also after a failed setup."""
+
+    async def process_item(self, item: Any) -> Reply | None:
+        """Handle one item; the return value answers a caller awaiting a reply."""
+        return None
+
+    def get_health_status(self) -> dict[str, Any]:
+        return {"status": "healthy" if self.healthy else "unhealthy"}
+
+    @classmethod
+    def listen_addresses(cls, config: Any) -> list[tuple[str, int]]:
+        """The (host, port) pairs a component with this config binds; checked for clashes."""
+        return []
+
+    def urls(self) -> list[str]:
+        """Addresses this component serves on, printed at start-up."""
+        return []
+
+    # -- talking to other components -------------------------------------------------------
+
+    async def request(self, stream_name: str, message: Message, timeout: float = 10.0) -> Reply:
+        """Send ``message`` over the binding ``stream_name`` and await the receiver's reply.
+
+        Never waits longer than ``timeout``: a full buffer answers ``unavailable``, a late
+        reply ``timeout``, a receiver that stops or fails ``unavailable``.
+        """
+        return await self._outbound(stream_name).request(message, timeout)
+
+    async def send(self, stream_name: str, item: Any) -> None:
+        """Send ``item`` over the binding ``stream_name`` without awaiting a reply."""
+        await self._outbound(stream_name).send(item)
+
+    def _outbound(self, stream_name: str) -> Outbound:
+        try:
+            return self.send_streams[stream_name]
+        except KeyError:
+            bound = ", ".join(sorted(self.send_streams)) or "none"
+            raise LookupError(
+                f"component {self.name!r} has no binding named {stream_name!r} (bound: {bound})"
+            ) from None
+
+    # -- the serving loop ------------------------------------------------------------------
+
+    async def _serve(self, inbound: Inbound) -> None:
+        async for envelope in inbound.stream:
+            inbound.received.inc()
+            await self.handle(envelope)
+
+    async def handle(self, envelope: Envelope) -> None:
+        """Process one envelope and answer its reply slot, whatever happens.
+
+        An exception escaping ``process_item`` answers the caller ``unavailable`` and fails the
+        loop, so the supervisor restarts the component; cancellation answers likewise.
+        """
+        item = envelope.message
+        started = time.perf_counter()
+        try:
+            reply = await self.process_item(item)
+        except BaseException as exc:
+            if envelope.reply is not None and not envelope.reply.answered:
+                envelope.reply.set(
+                    error_reply(
+                        "unavailable", f"component {self.name!r} failed while processing: {exc!r}"
+                    )
+                )
+            self.count_error("unavailable")
+            raise
+        finally:
+            self.observe_processing(item, time.perf_counter() - started)
+        if envelope.reply is not None:
+            envelope.reply.set(reply if reply is not None else {"status": "success"})
+        if reply is not None and reply.get("status") == "error":
+            self.count_error(str(reply.get("error_type", "internal")))
+
+    # -- metrics helpers -------------------------------------------------------------------
+
+    def observe_processing(self, item: Any, seconds: float) -> None:
+        if self.metrics is None:
+            return
+        action = str(item.get("action", "")) if isinstance(item, dict) else ""
+        child = self._processing_seconds.get(action)
+        if child is None:
+            child = self.metrics.processing_seconds.labels(self.name, action)
+            self._processing_seconds[action] = child
+        child.observe(seconds)
+
+    def count_error(self, error_type: str) -> None:
+        if self.metrics is None:
+            return
+        child = self._errors.get(error_type)
+        if child is None:
+            child = self.metrics.message_errors.labels(self.name, error_type)
+            self._errors[error_type] = child
+        child.inc()

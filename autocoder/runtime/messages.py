@@ -1,0 +1,51 @@
+"""What travels over a binding: an action message, and for a request, the slot its reply goes in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+Message = dict[str, Any]
+Reply = dict[str, Any]
+
+
+class ReplySlot:
+    """Where a receiver puts the one reply a caller awaits. The first reply set wins."""
+
+    __slots__ = ("_event", "value")
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self.value: Reply | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.value is not None
+
+    def set(self, reply: Reply) -> None:
+        if self.value is None:
+            self.value = reply
+            self._event.set()
+
+    async def wait(self) -> Reply:
+        await self._event.wait()
+        assert self.value is not None
+        return self.value
+
+
+@dataclass(slots=True)
+class Envelope:
+    """An item on a binding. ``reply`` is set when the sender awaits an answer."""
+
+    message: Any
+    reply: ReplySlot | None = None
+    sender: str = field(default="")
+
+
+def error_reply(error_type: str, message: str, **details: Any) -> Reply:
+    """An error reply as SPEC section 3 shapes it."""
+    reply: Reply = {"status": "error", "message": message, "error_type": error_type}
+    reply.update(details)
+    return reply

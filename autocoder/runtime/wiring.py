@@ -1,0 +1,144 @@
+"""Bindings as bounded anyio memory object streams, with fan-in and fan-out.
+
+One memory object stream exists per (receiver, stream name): every sender bound to it holds a
+clone of its send side (fan-in), and the receiver's workers share its receive side. A sender's
+stream name bound to several receivers is an ``Outbound`` holding one send side per receiver
+(fan-out): every item goes to each of them, in binding order. A full buffer blocks the sender.
+Closing every send side ends the receiver's loop: no poison pills.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from autocoder.runtime.messages import Envelope, Message, Reply, ReplySlot, error_reply
+
+if TYPE_CHECKING:
+    from autocoder.blueprint.model import Binding
+    from autocoder.observability.metrics import SystemMetrics
+    from autocoder.runtime.component import ComposedComponent
+
+
+class _Counter(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class _NoCounter:
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+
+@dataclass
+class Inbound:
+    """The receive side of one of a component's named input streams."""
+
+    name: str
+    stream: MemoryObjectReceiveStream[Envelope]
+    buffer_size: int
+    received: _Counter = field(default_factory=_NoCounter)
+
+    def buffer_used(self) -> int:
+        return self.stream.statistics().current_buffer_used
+
+
+@dataclass
+class _Target:
+    receiver: str
+    stream: MemoryObjectSendStream[Envelope]
+
+
+@dataclass
+class Outbound:
+    """The send side of one of a component's named output streams (one target per receiver)."""
+
+    sender: str
+    name: str
+    targets: list[_Target] = field(default_factory=list)
+    sent: _Counter = field(default_factory=_NoCounter)
+
+    @property
+    def receivers(self) -> list[str]:
+        return [t.receiver for t in self.targets]
+
+    async def send(self, item: Any) -> None:
+        """Deliver ``item`` to every receiver, waiting while a buffer is full."""
+        envelope = Envelope(item, None, self.sender)
+        for target in self.targets:
+            await target.stream.send(envelope)
+        self.sent.inc()
+
+    async def request(self, message: Message, timeout: float) -> Reply:
+        """Deliver ``message`` with a reply slot and await the first reply, within ``timeout``."""
+        slot = ReplySlot()
+        envelope = Envelope(message, slot, self.sender)
+        deadline = anyio.current_time() + timeout
+        try:
+            for target in self.targets:
+                try:
+                    target.stream.send_nowait(envelope)
+                except anyio.WouldBlock:
+                    with anyio.move_on_after(deadline - anyio.current_time()):
+                        await target.stream.send(envelope)
+                        continue
+                    return error_reply(
+                        "unavailable",
+                        f"{target.receiver!r} is not taking messages: its {self.name!r} buffer "
+                        f"stayed full for {timeout:g}s",
+                    )
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return error_reply(
+                "unavailable", f"{', '.join(self.receivers)!s} stopped receiving on {self.name!r}"
+            )
+        self.sent.inc()
+        if slot.value is not None:
+            return slot.value
+        with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+            return await slot.wait()
+        return error_reply(
+            "timeout", f"no reply from {', '.join(self.receivers)} within {timeout:g}s"
+        )
+
+    async def aclose(self) -> None:
+        for target in self.targets:
+            await target.stream.aclose()
+
+
+def wire(
+    components: dict[str, ComposedComponent],
+    bindings: list[Binding],
+    metrics: SystemMetrics | None = None,
+) -> None:
+    """Create the streams of ``bindings`` and hand them to the components' stream dicts."""
+    sends: dict[tuple[str, str], MemoryObjectSendStream[Envelope]] = {}
+    for binding in bindings:
+        key = (binding.to_component, binding.stream_name)
+        receiver = components[binding.to_component]
+        if key not in sends:
+            send, receive = anyio.create_memory_object_stream[Envelope](binding.buffer_size)
+            sends[key] = send
+            received: _Counter = (
+                metrics.messages_received.labels(receiver.name, binding.stream_name)
+                if metrics
+                else _NoCounter()
+            )
+            receiver.receive_streams[binding.stream_name] = Inbound(
+                binding.stream_name, receive, binding.buffer_size, received
+            )
+        sender = components[binding.from_component]
+        outbound = sender.send_streams.get(binding.stream_name)
+        if outbound is None:
+            sent: _Counter = (
+                metrics.messages_sent.labels(sender.name, binding.stream_name)
+                if metrics
+                else _NoCounter()
+            )
+            outbound = Outbound(sender.name, binding.stream_name, sent=sent)
+            sender.send_streams[binding.stream_name] = outbound
+        outbound.targets.append(_Target(receiver.name, sends[key].clone()))
+    # Only the clones held by senders keep a stream open.
+    for send in sends.values():
+        send.close()
