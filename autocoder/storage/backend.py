@@ -140,6 +140,8 @@ class StorageBackend(ABC):
 
     #: ``memory`` or ``database``, as health reports it.
     storage_type: str = "memory"
+    #: How many operations the store should run at once (a database backend: its pool size).
+    concurrency: int = 1
 
     @abstractmethod
     async def connect(self) -> None:

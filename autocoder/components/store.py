@@ -1,0 +1,181 @@
+"""Store: answers the action messages of SPEC section 3 from memory or a database table."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
+
+from autocoder.errors import InternalError, NotFound, StoreError
+from autocoder.observability.metrics import SystemMetrics
+from autocoder.runtime.component import ComponentConfig, ComposedComponent
+from autocoder.runtime.messages import Reply
+from autocoder.storage.backend import StorageBackend
+from autocoder.storage.memory import MemoryBackend
+from autocoder.store.actions import Actions, BatchFailed, Change
+from autocoder.store.messages import IDENTIFIER, parse_message
+
+DatabaseType = Literal["postgresql", "mysql", "sqlite"]
+
+_SCHEMES: dict[str, DatabaseType] = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "sqlite": "sqlite",
+}
+
+SQL_BACKEND = "autocoder.storage.documents:SqlDocumentBackend"
+
+
+def database_type_of(url: str) -> DatabaseType | None:
+    """The database type a URL's scheme implies (``postgresql+asyncpg://`` → postgresql)."""
+    scheme = urlsplit(url).scheme.split("+", 1)[0].lower()
+    return _SCHEMES.get(scheme)
+
+
+class StoreConfig(ComponentConfig):
+    """SPEC section 4."""
+
+    storage_type: Literal["memory", "database"] = "memory"
+    database_type: DatabaseType | None = None
+    database_url: str | None = None
+    table_name: str = Field(default="tasks", pattern=IDENTIFIER)
+
+    @model_validator(mode="after")
+    def _database_settings(self) -> StoreConfig:
+        if self.database_url is not None:
+            implied = database_type_of(self.database_url)
+            if implied is None:
+                raise ValueError(
+                    "database_url must start with postgresql://, mysql:// or sqlite:///"
+                )
+            if self.database_type is not None and self.database_type != implied:
+                raise ValueError(
+                    f"database_type {self.database_type!r} does not match the {implied} "
+                    "database_url"
+                )
+            self.database_type = implied
+        elif self.storage_type == "database":
+            raise ValueError("storage_type 'database' needs a database_url")
+        return self
+
+
+class Store(ComposedComponent):
+    """Persists records in memory or a database table and answers action messages."""
+
+    Config = StoreConfig
+    description = "Persists records (memory, SQLite, PostgreSQL, MySQL) and answers actions."
+
+    def __init__(self, name: str, config: Any = None, **kwargs: Any) -> None:
+        super().__init__(name, config, **kwargs)
+        self.backend = self.create_backend()
+        self.actions = Actions(self.backend)
+        self.items_count = 0
+        self._record_counts: dict[str, int] = {}
+        self._operation_counters: dict[tuple[str, str], Any] = {}
+
+    def create_backend(self) -> StorageBackend:
+        """The backend this store keeps its records in; subclasses override."""
+        config: StoreConfig = self.config
+        if config.storage_type == "memory":
+            return MemoryBackend([config.table_name])
+        module_name, _, class_name = SQL_BACKEND.partition(":")
+        backend_class = getattr(importlib.import_module(module_name), class_name)
+        backend: StorageBackend = backend_class(
+            config.database_url,
+            database_type=config.database_type,
+            table_name=config.table_name,
+        )
+        return backend
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        await self.backend.connect()
+        self.concurrency = max(1, getattr(self.backend, "concurrency", 1))
+        for info in self.backend.collections():
+            self._record_counts[info.name] = await self.backend.count(info.name)
+        if self.metrics is not None:
+            self._register_gauges(self.metrics)
+
+    async def cleanup(self) -> None:
+        await self.backend.close()
+
+    def _register_gauges(self, metrics: SystemMetrics) -> None:
+        def records() -> Iterator[tuple[tuple[str, ...], float]]:
+            for collection, count in self._record_counts.items():
+                yield (self.name, collection), float(count)
+
+        metrics.store_records.sources.append(records)
+        pool_stats = getattr(self.backend, "pool_stats", None)
+        if callable(pool_stats):
+
+            def pool() -> Iterator[tuple[tuple[str, ...], float]]:
+                for state, value in pool_stats().items():
+                    yield (self.name, state), float(value)
+
+            metrics.db_pool_connections.sources.append(pool)
+
+    # -- serving ---------------------------------------------------------------------------
+
+    async def process_item(self, item: Any) -> Reply:
+        """Serve one action message; every failure becomes an error reply, never an exception."""
+        self.items_count += 1
+        changes: list[Change] = []
+        try:
+            message = parse_message(item)
+            reply, changes = await self.actions.execute(message)
+        except (StoreError, NotFound) as exc:
+            reply = exc.to_reply()
+        except BatchFailed as exc:
+            reply = exc.reply
+        except Exception as exc:
+            self.log.exception("store_internal_error", action=_action_of(item))
+            reply = InternalError(f"internal error: {type(exc).__name__}: {exc}").to_reply()
+        self._count_operation(_action_of(item), str(reply.get("status")))
+        if changes:
+            await self._publish(changes)
+        return reply
+
+    async def _publish(self, changes: list[Change]) -> None:
+        for change in changes:
+            delta = {"created": 1, "deleted": -1}.get(change.event, 0)
+            if delta and change.collection in self._record_counts:
+                self._record_counts[change.collection] += delta
+        for outbound in self.send_streams.values():
+            for change in changes:
+                await outbound.send(change.as_event())
+
+    def _count_operation(self, action: str, status: str) -> None:
+        if self.metrics is None:
+            return
+        key = (action, status)
+        counter = self._operation_counters.get(key)
+        if counter is None:
+            counter = self.metrics.store_operations.labels(self.name, action, status)
+            self._operation_counters[key] = counter
+        counter.inc()
+
+    def get_health_status(self) -> dict[str, Any]:
+        connected = self.backend.connected
+        collections = self.backend.collections()
+        health: dict[str, Any] = {
+            "status": "healthy" if self.healthy and connected else "unhealthy",
+            "items_count": self.items_count,
+            "storage_type": self.backend.storage_type,
+            "task_count": sum(self._record_counts.values()),
+            "store_connected": connected,
+            "database_type": getattr(self.config, "database_type", None),
+            "table_name": collections[0].name if collections else None,
+        }
+        health.update(self.backend.health())
+        return health
+
+
+def _action_of(item: Any) -> str:
+    action = item.get("action") if isinstance(item, dict) else None
+    return action if isinstance(action, str) and len(action) <= 32 else "invalid"

@@ -1,0 +1,1 @@
+"""The action protocol of SPEC section 3, above the storage-backend interface."""

@@ -1,0 +1,196 @@
+"""Serving parsed action messages against a storage backend, and shaping the replies.
+
+``Actions.execute`` returns the success reply and the changes it committed (for change
+events); failures are raised as ``StoreError`` / ``NotFound`` and turned into replies by the
+caller, so a batch can stop at the first one and report its index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from autocoder.errors import NotFound, StoreError, ValidationFailed
+from autocoder.runtime.messages import Reply
+from autocoder.storage.backend import CollectionInfo, ListQuery, Operations, Record, StorageBackend
+from autocoder.store import messages as m
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A committed change, published as a change event (SPEC section 9)."""
+
+    event: str  # created | updated | replaced | deleted
+    collection: str
+    tenant: str
+    record: Record
+
+    def as_event(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "collection": self.collection,
+            "tenant": self.tenant,
+            "id": self.record.id,
+            "version": self.record.version,
+            "data": self.record.as_document(),
+        }
+
+
+class BatchFailed(Exception):
+    """Operation ``index`` of a batch failed with ``reply``; nothing was applied."""
+
+    def __init__(self, index: int, reply: Reply) -> None:
+        super().__init__(reply.get("message", reply.get("status")))
+        self.index = index
+        self.reply = {**reply, "index": index}
+
+
+def json_copy(data: dict[str, Any], what: str = "data") -> dict[str, Any]:
+    """A deep copy of ``data`` that is guaranteed to be JSON (what every backend can store)."""
+    try:
+        copied: dict[str, Any] = orjson.loads(orjson.dumps(data))
+    except (orjson.JSONEncodeError, TypeError) as exc:
+        raise ValidationFailed(f"{what} is not JSON: {exc}") from None
+    return copied
+
+
+def _record_reply(record: Record) -> Reply:
+    return {"status": "success", "data": record.as_document(), "version": record.version}
+
+
+class Actions:
+    """Executes action messages for one store."""
+
+    def __init__(self, backend: StorageBackend) -> None:
+        self.backend = backend
+
+    def collections(self) -> list[CollectionInfo]:
+        return self.backend.collections()
+
+    def collection_name(self, message: m.Action) -> str:
+        collections = self.backend.collections()
+        if message.collection is None:
+            return collections[0].name
+        for info in collections:
+            if info.name == message.collection:
+                return info.name
+        known = ", ".join(c.name for c in collections)
+        raise ValidationFailed(
+            f"unknown collection {message.collection!r} (collections: {known})",
+            collection=message.collection,
+        )
+
+    async def execute(self, message: m.Action) -> tuple[Reply, list[Change]]:
+        if isinstance(message, m.Describe):
+            return {
+                "status": "success",
+                "collections": [c.describe() for c in self.backend.collections()],
+            }, []
+        if isinstance(message, m.Batch):
+            return await self._batch(message)
+        return await self._single(self.backend, message)
+
+    async def _single(self, ops: Operations, message: m.Action) -> tuple[Reply, list[Change]]:
+        collection = self.collection_name(message)
+        tenant = message.tenant
+        if isinstance(message, m.Get):
+            record = await ops.get(collection, tenant, message.id)
+            if record is None:
+                raise NotFound("get", message.id)
+            return _record_reply(record), []
+        if isinstance(message, m.List):
+            return await self._list(ops, collection, tenant, message), []
+        if isinstance(message, m.Create):
+            record_id, data = self._create_data(message)
+            record = await ops.create(collection, tenant, record_id, data)
+            reply = _record_reply(record)
+            reply["id"] = record.id
+            return reply, [Change("created", collection, tenant, record)]
+        if isinstance(message, m.Update | m.Replace):
+            data = self._write_data(message.id, message.data)
+            merge = isinstance(message, m.Update)
+            record = await ops.write(
+                collection,
+                tenant,
+                message.id,
+                data,
+                merge=merge,
+                expected_version=message.expected_version,
+            )
+            event = "updated" if merge else "replaced"
+            return _record_reply(record), [Change(event, collection, tenant, record)]
+        if isinstance(message, m.Delete):
+            record = await ops.delete(collection, tenant, message.id, message.expected_version)
+            return {"status": "success"}, [Change("deleted", collection, tenant, record)]
+        raise ValidationFailed(f"action {message.action!r} cannot be used here")
+
+    async def _list(
+        self, ops: Operations, collection: str, tenant: str, message: m.List
+    ) -> Reply:
+        order_by = message.order_by
+        descending = bool(order_by and order_by.startswith("-"))
+        query = ListQuery(
+            where=json_copy(message.where, "where"),
+            order_by=order_by.lstrip("-") if order_by else None,
+            descending=descending,
+            limit=message.limit + 1,
+            offset=message.offset,
+        )
+        records = await ops.list(collection, tenant, query)
+        more = len(records) > message.limit
+        page = records[: message.limit]
+        return {
+            "status": "success",
+            "data": [r.as_document() for r in page],
+            "count": len(page),
+            "next_offset": message.offset + len(page) if more else None,
+        }
+
+    @staticmethod
+    def _create_data(message: m.Create) -> tuple[str | None, dict[str, Any]]:
+        data = json_copy(message.data)
+        record_id = message.id
+        if "id" in data:
+            inner = m.record_id(data.pop("id"), "data.id")
+            if record_id is not None and inner != record_id:
+                raise ValidationFailed(
+                    f"the message id {record_id!r} and data.id {inner!r} differ"
+                )
+            record_id = inner
+        return record_id, data
+
+    @staticmethod
+    def _write_data(record_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        data = json_copy(data)
+        if "id" in data:
+            inner = data.pop("id")
+            if str(inner) != record_id:
+                raise ValidationFailed(f"data.id {inner!r} differs from the record id; ids never change")
+        return data
+
+    async def _batch(self, message: m.Batch) -> tuple[Reply, list[Change]]:
+        parsed: list[m.Action] = []
+        for index, raw in enumerate(message.operations):
+            item = dict(raw)
+            item.setdefault("tenant", message.tenant)
+            if message.collection is not None:
+                item.setdefault("collection", message.collection)
+            try:
+                parsed.append(m.parse_message(item, allowed=m.SINGLE_ACTION_NAMES))
+            except StoreError as exc:
+                raise BatchFailed(index, exc.to_reply()) from None
+        results: list[Reply] = []
+        changes: list[Change] = []
+        async with self.backend.transaction() as ops:
+            for index, operation in enumerate(parsed):
+                try:
+                    reply, committed = await self._single(ops, operation)
+                except StoreError as exc:
+                    raise BatchFailed(index, exc.to_reply()) from exc
+                except NotFound as exc:
+                    raise BatchFailed(index, exc.to_reply()) from exc
+                results.append(reply)
+                changes.extend(committed)
+        return {"status": "success", "results": results}, changes
