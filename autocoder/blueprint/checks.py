@@ -1,0 +1,189 @@
+"""Checks across components: what no single component's config model can see.
+
+- a component name used twice (reported where it occurs the second time);
+- a binding from or to a component that does not exist, or into a component that accepts no
+  input (a MetricsEndpoint), or the same binding twice;
+- two components listening on one host:port (``0.0.0.0`` and ``::`` clash with every host).
+
+The checks run on the raw data, so they work even when other parts of the blueprint are
+invalid, and every problem of the file is reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from autocoder.blueprint.yamltree import Located, Path
+from autocoder.errors import Problem
+from autocoder.runtime.component import ComposedComponent
+
+_COMPONENTS: Path = ("system", "components")
+_BINDINGS: Path = ("system", "bindings")
+_ANY_HOST = frozenset({"0.0.0.0", "::", ""})
+_SAME_HOST = {"localhost": "127.0.0.1", "::1": "127.0.0.1"}
+
+
+@dataclass
+class ComponentEntry:
+    """A component as far as the loader got with it: its class and config when they are valid."""
+
+    index: int
+    name: str | None
+    type_name: str | None
+    cls: type[ComposedComponent] | None = None
+    config: BaseModel | None = None
+
+    @property
+    def path(self) -> Path:
+        return (*_COMPONENTS, self.index)
+
+
+def cross_component_problems(located: Located, entries: list[ComponentEntry]) -> list[Problem]:
+    """Every cross-component problem of the blueprint."""
+    return [
+        *_duplicate_names(located, entries),
+        *_binding_problems(located, entries),
+        *_address_clashes(located, entries),
+    ]
+
+
+def _at(located: Located, path: Path, message: str) -> list[Problem]:
+    node = located.node_at(path)
+    return [] if node is None else [located.problem(node, message)]
+
+
+def _duplicate_names(located: Located, entries: list[ComponentEntry]) -> list[Problem]:
+    first: dict[str, ComponentEntry] = {}
+    problems: list[Problem] = []
+    for entry in entries:
+        if entry.name is None:
+            continue
+        if entry.name not in first:
+            first[entry.name] = entry
+            continue
+        node = located.node_at((*first[entry.name].path, "name"))
+        line = node.start_mark.line + 1 if node is not None else 0
+        problems += _at(
+            located,
+            (*entry.path, "name"),
+            f"duplicate component name {entry.name!r} (first defined on line {line})",
+        )
+    return problems
+
+
+def _bindings(located: Located) -> list[tuple[int, dict[Any, Any]]]:
+    system = located.data.get("system") if isinstance(located.data, dict) else None
+    raw = system.get("bindings") if isinstance(system, dict) else None
+    if not isinstance(raw, list):
+        return []
+    return [(index, item) for index, item in enumerate(raw) if isinstance(item, dict)]
+
+
+def _unknown_component(name: str, role: str, entries: list[ComponentEntry]) -> str:
+    names = list(dict.fromkeys(entry.name for entry in entries if entry.name is not None))
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    listing = ", ".join(names) or "none"
+    return f"binding {role} unknown component {name!r}{hint} (components: {listing})"
+
+
+def _binding_problems(located: Located, entries: list[ComponentEntry]) -> list[Problem]:
+    by_name: dict[str, ComponentEntry] = {}
+    for entry in entries:
+        if entry.name is not None:
+            by_name.setdefault(entry.name, entry)
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for index, binding in _bindings(located):
+        path = (*_BINDINGS, index)
+        sender = binding.get("from_component")
+        receiver = binding.get("to_component")
+        if isinstance(sender, str) and sender not in by_name:
+            message = _unknown_component(sender, "from", entries)
+            problems += _at(located, (*path, "from_component"), message)
+        if isinstance(receiver, str) and receiver not in by_name:
+            message = _unknown_component(receiver, "to", entries)
+            problems += _at(located, (*path, "to_component"), message)
+        elif isinstance(receiver, str):
+            target = by_name[receiver]
+            if target.cls is not None and not target.cls.accepts_input:
+                problems += _at(
+                    located,
+                    (*path, "to_component"),
+                    f"component {receiver!r} ({target.type_name}) accepts no input; "
+                    "no binding can point into it",
+                )
+        stream = binding.get("stream_name")
+        if isinstance(sender, str) and isinstance(receiver, str) and isinstance(stream, str):
+            key = (sender, receiver, stream)
+            if key in seen:
+                problems += _at(
+                    located,
+                    path,
+                    f"duplicate binding {sender} -> {receiver} ({stream}); "
+                    f"the same binding is bindings[{seen[key]}]",
+                )
+            else:
+                seen[key] = index
+    return problems
+
+
+def _clash(first: tuple[str, int], second: tuple[str, int]) -> bool:
+    (host_a, port_a), (host_b, port_b) = first, second
+    if port_a != port_b or port_a == 0:
+        return False
+    if host_a in _ANY_HOST or host_b in _ANY_HOST:
+        return True
+    return _SAME_HOST.get(host_a, host_a) == _SAME_HOST.get(host_b, host_b)
+
+
+def _port_path(located: Located, entry: ComponentEntry, port: int) -> Path:
+    """The ``port`` key holding ``port`` in the entry's config, else the config, else the entry."""
+    config_path = (*entry.path, "config")
+    for path, _ in located.values.items():
+        if len(path) > len(config_path) and path[: len(config_path)] == config_path:
+            value = _value_at(located.data, path)
+            if path[-1] == "port" and value == port:
+                return path
+    return config_path if config_path in located.values else entry.path
+
+
+def _value_at(data: Any, path: Path) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _address_clashes(located: Located, entries: list[ComponentEntry]) -> list[Problem]:
+    taken: list[tuple[tuple[str, int], ComponentEntry]] = []
+    problems: list[Problem] = []
+    for entry in entries:
+        if entry.cls is None or entry.config is None:
+            continue
+        try:
+            addresses = entry.cls.listen_addresses(entry.config)
+        except Exception as exc:
+            problems += _at(
+                located, entry.path, f"cannot tell the addresses it listens on: {exc!r}"
+            )
+            continue
+        for address in addresses:
+            for other_address, other in taken:
+                if other is not entry and _clash(address, other_address):
+                    host, port = address
+                    problems += _at(
+                        located,
+                        _port_path(located, entry, port),
+                        f"component {entry.name!r} listens on {host}:{port}, which component "
+                        f"{other.name!r} already uses ({other_address[0]}:{other_address[1]})",
+                    )
+                    break
+            taken.append((address, entry))
+    return problems
