@@ -1,0 +1,407 @@
+"""The connection layer: one database (PostgreSQL, MySQL/MariaDB or SQLite) behind ``databases``.
+
+This is the only module that imports ``databases``. It keeps ``databases`` for what it does
+well (URLs, the driver pools, connecting and disconnecting) and hands callers the driver
+connection that ``databases`` holds, so hot paths run pre-written SQL on asyncpg, aiomysql or
+aiosqlite directly instead of compiling every query through SQLAlchemy.
+
+API::
+
+    db = Database("postgresql://user:secret@127.0.0.1:5432/app", min_size=1, max_size=4,
+                  timeout=5.0)
+    db.dialect            # "postgresql" | "mysql" | "sqlite" (from the scheme or database_type)
+    db.safe_url           # the URL with its password masked, for messages and logs
+    db.host_port          # "127.0.0.1:5432" (the file path for SQLite), for messages
+    await db.connect()    # DatabaseConnectionError naming host:port (never the password)
+    db.connected          # False once an operation met an outage, True again on success
+
+    async with db.connection() as raw:      # the driver's connection (asyncpg Connection,
+        ...                                 # aiomysql Connection, aiosqlite Connection)
+    async with db.transaction() as raw:     # the same, inside BEGIN … COMMIT/ROLLBACK
+        ...
+    await db.execute("UPDATE t SET a = ? WHERE id = ?", 1, "x")   # -> rows affected
+    await db.fetch_all("SELECT a, b FROM t WHERE c = ?", 3)        # -> list of tuples
+    await db.fetch_one(...) / await db.fetch_val(...)
+    db.pool_stats()       # PoolStats(size, in_use, idle, max_size): autocoder_db_pool_connections
+    await db.disconnect()
+
+Placeholders are ``?`` on every dialect (rewritten for the driver). Driver exceptions raised
+inside ``connection()``/``transaction()`` blocks and by the helpers leave as
+``autocoder.errors`` classes (see ``autocoder.storage.errors``). The lower-level
+``acquire()``/``release(raw)``/``error(exc)`` trio is for the hottest paths, where even an
+async context manager is measurable.
+
+Outage: an operation that gets no connection within ``timeout`` seconds fails with
+``Unavailable("connection pool exhausted …")``; a refused or lost connection fails with
+``Unavailable`` at once; a statement running past ``command_timeout`` fails with
+``StoreTimeout``. None of these hang, all set ``connected`` to False, and nothing needs
+restarting: the driver pools drop dead connections and open new ones on the next operation,
+so service resumes by itself when the database does.
+
+SQLite: one long-lived connection (WAL journal, ``synchronous=NORMAL``, a busy timeout) used
+by one task at a time; ``in_use`` is 1 while a task holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import databases
+
+from autocoder.errors import AutocoderError, DatabaseConnectionError, StoreError, Unavailable
+from autocoder.storage.dialects import DATABASES_SCHEME, Dialect, dialect_of, placeholders
+from autocoder.storage.errors import mask, pool_exhausted, translate
+
+DEFAULT_PORTS: dict[Dialect, int] = {"postgresql": 5432, "mysql": 3306, "sqlite": 0}
+
+__all__ = ["Database", "PoolStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """Connections of the pool: open (``size``), lent out (``in_use``), waiting (``idle``)."""
+
+    size: int
+    in_use: int
+    idle: int
+    max_size: int
+
+
+def _safe_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[1]}"))
+
+
+class Database:
+    """A database reached through ``databases``, with driver-speed access to its connections."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        database_type: str | None = None,
+        min_size: int = 1,
+        max_size: int = 4,
+        timeout: float = 5.0,
+        command_timeout: float | None = 30.0,
+    ) -> None:
+        self.dialect: Dialect = dialect_of(url, database_type)
+        if min_size < 0 or max_size < 1 or min_size > max_size:
+            raise ValueError(f"invalid pool bounds min_size={min_size} max_size={max_size}")
+        parts = urlsplit(url)
+        self._url = urlunsplit(parts._replace(scheme=DATABASES_SCHEME[self.dialect]))
+        self._password = parts.password
+        self.safe_url = _safe_url(url)
+        if self.dialect == "sqlite":
+            self.host_port = parts.path[1:] if parts.path.startswith("/") else parts.path
+            self.host_port = self.host_port or ":memory:"
+        else:
+            host = parts.hostname or "localhost"
+            self.host_port = f"{host}:{parts.port or DEFAULT_PORTS[self.dialect]}"
+        self.min_size = min_size
+        self.max_size = 1 if self.dialect == "sqlite" else max_size
+        self.timeout = timeout
+        self.command_timeout = command_timeout
+        self.connected = False
+        self._db: databases.Database | None = None
+        self._pool: Any = None
+        self._sqlite_holder: Any = None
+        self._sqlite: Any = None
+        self._sqlite_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"Database({self.safe_url!r})"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _options(self) -> dict[str, Any]:
+        if self.dialect == "postgresql":
+            return {
+                "min_size": self.min_size,
+                "max_size": self.max_size,
+                "timeout": self.timeout,  # connect timeout of each new connection
+                "command_timeout": self.command_timeout,
+            }
+        if self.dialect == "mysql":
+            return {
+                "min_size": self.min_size,
+                "max_size": self.max_size,
+                "connect_timeout": self.timeout,
+                "charset": "utf8mb4",
+            }
+        return {}
+
+    async def connect(self) -> None:
+        """Open the pool (or SQLite's connection); ``DatabaseConnectionError`` when unreachable."""
+        if self._db is not None:
+            return
+        db = databases.Database(self._url, **self._options())
+        try:
+            async with asyncio.timeout(self.timeout + 1.0):
+                await db.connect()
+                if self.dialect == "sqlite":
+                    await self._open_sqlite(db)
+        except (Exception, TimeoutError) as exc:
+            await self._discard(db)
+            cause = mask(str(exc) or type(exc).__name__, self._password)
+            what = (
+                "open SQLite database"
+                if self.dialect == "sqlite"
+                else f"connect to {self.dialect} at"
+            )
+            raise DatabaseConnectionError(f"cannot {what} {self.host_port}: {cause}") from exc
+        self._db = db
+        self._pool = getattr(db._backend, "_pool", None)
+        self.connected = True
+
+    async def _open_sqlite(self, db: databases.Database) -> None:
+        holder = db._backend.connection()
+        await holder.acquire()
+        self._sqlite_holder = holder
+        raw = holder.raw_connection
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            f"PRAGMA busy_timeout={int(self.timeout * 1000)}",
+        ):
+            await raw.execute(pragma)
+        self._sqlite = raw
+
+    async def _discard(self, db: databases.Database) -> None:
+        try:
+            if self._sqlite_holder is not None:
+                await self._sqlite_holder.release()
+            if db.is_connected:
+                await db.disconnect()
+        except Exception:  # closing after a failure: nothing more to report
+            pass
+        finally:
+            self._sqlite_holder = None
+            self._sqlite = None
+
+    async def disconnect(self) -> None:
+        """Close every connection. Safe to call twice and after a failed ``connect``."""
+        db, self._db, self._pool = self._db, None, None
+        self.connected = False
+        if db is not None:
+            await self._discard(db)
+
+    # -- connections -----------------------------------------------------------------------
+
+    async def acquire(self) -> Any:
+        """A driver connection, within ``timeout``; hand it back with ``release``."""
+        if self._db is None:
+            raise Unavailable(f"database {self.host_port} is not connected")
+        try:
+            if self.dialect == "sqlite":
+                async with asyncio.timeout(self.timeout):
+                    await self._sqlite_lock.acquire()
+                return self._sqlite
+            async with asyncio.timeout(self.timeout):
+                return await self._pool.acquire()
+        except TimeoutError as exc:
+            self.connected = False
+            raise pool_exhausted(self.host_port, self.max_size, self.timeout) from exc
+        except Exception as exc:
+            raise self.error(exc) from exc
+
+    async def release(self, raw: Any) -> None:
+        """Give back a connection from ``acquire``."""
+        if self.dialect == "sqlite":
+            self._sqlite_lock.release()
+        elif self.dialect == "postgresql":
+            await self._pool.release(raw)
+        else:
+            self._pool.release(raw)
+
+    def error(self, exc: BaseException) -> StoreError:
+        """``exc`` as an ``autocoder.errors`` class; an outage also marks ``connected`` False."""
+        if isinstance(exc, StoreError):
+            error = exc
+        else:
+            error = translate(exc, self.host_port, self._password)
+        if isinstance(error, Unavailable):
+            self.connected = False
+        return error
+
+    def connection(self) -> _Lease:
+        """``async with db.connection() as raw``: a driver connection, errors translated."""
+        return _Lease(self, transaction=False)
+
+    def transaction(self) -> _Lease:
+        """``async with db.transaction() as raw``: committed on exit, rolled back on error."""
+        return _Lease(self, transaction=True)
+
+    def pool_stats(self) -> PoolStats:
+        """Open, lent-out and idle connections (all zero while disconnected)."""
+        if self._db is None:
+            return PoolStats(0, 0, 0, self.max_size)
+        if self.dialect == "sqlite":
+            in_use = 1 if self._sqlite_lock.locked() else 0
+            return PoolStats(1, in_use, 1 - in_use, 1)
+        if self.dialect == "postgresql":
+            size, idle = self._pool.get_size(), self._pool.get_idle_size()
+        else:
+            size, idle = self._pool.size, self._pool.freesize
+        return PoolStats(size, size - idle, idle, self.max_size)
+
+    @property
+    def in_use(self) -> int:
+        return self.pool_stats().in_use
+
+    @property
+    def idle(self) -> int:
+        return self.pool_stats().idle
+
+    # -- helpers (``?`` placeholders) ------------------------------------------------------
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run one statement on its own connection; returns the rows it affected."""
+        async with self.connection() as raw:
+            return await run_execute(raw, self.dialect, sql, params)
+
+    async def fetch_all(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Every row of a query, as tuples."""
+        async with self.connection() as raw:
+            return await run_fetch(raw, self.dialect, sql, params)
+
+    async def fetch_one(self, sql: str, *params: Any) -> tuple[Any, ...] | None:
+        """The first row of a query, or None."""
+        rows = await self.fetch_all(sql, *params)
+        return rows[0] if rows else None
+
+    async def fetch_val(self, sql: str, *params: Any) -> Any:
+        """The first column of the first row, or None."""
+        row = await self.fetch_one(sql, *params)
+        return None if row is None else row[0]
+
+
+class _Lease:
+    """A connection lent for one ``async with`` block (optionally inside a transaction)."""
+
+    __slots__ = ("_db", "_raw", "_transaction", "_tx")
+
+    def __init__(self, db: Database, *, transaction: bool) -> None:
+        self._db = db
+        self._transaction = transaction
+        self._raw: Any = None
+        self._tx: Any = None
+
+    async def __aenter__(self) -> Any:
+        db = self._db
+        raw = self._raw = await db.acquire()
+        if self._transaction:
+            try:
+                self._tx = await _begin(raw, db.dialect)
+            except BaseException as exc:
+                await self._give_back(broken=True)
+                raise db.error(exc) from exc
+        return raw
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        db = self._db
+        try:
+            if self._transaction:
+                if exc is None:
+                    await _commit(self._raw, db.dialect, self._tx)
+                else:
+                    await _rollback(self._raw, db.dialect, self._tx)
+        except BaseException as end_error:
+            await self._give_back(broken=True)
+            if exc is None:
+                raise db.error(end_error) from end_error
+        else:
+            await self._give_back(broken=False)
+        if exc is None:
+            db.connected = True
+            return
+        if isinstance(exc, Exception) and not isinstance(exc, AutocoderError):
+            raise db.error(exc) from exc
+
+    async def _give_back(self, *, broken: bool) -> None:
+        db = self._db
+        if broken and db.dialect == "mysql":
+            self._raw.close()  # a connection in an unknown transaction state is not reused
+        with suppress(Exception):  # a dead connection: the pool replaces it
+            await db.release(self._raw)
+
+
+async def _begin(raw: Any, dialect: Dialect) -> Any:
+    if dialect == "postgresql":
+        tx = raw.transaction()
+        await tx.start()
+        return tx
+    if dialect == "mysql":
+        await raw.begin()
+        return None
+    await raw.execute("BEGIN IMMEDIATE")
+    return None
+
+
+async def _commit(raw: Any, dialect: Dialect, tx: Any) -> None:
+    if dialect == "postgresql":
+        await tx.commit()
+    elif dialect == "mysql":
+        await raw.commit()
+    else:
+        await raw.execute("COMMIT")
+
+
+async def _rollback(raw: Any, dialect: Dialect, tx: Any) -> None:
+    if dialect == "postgresql":
+        await tx.rollback()
+    elif dialect == "mysql":
+        await raw.rollback()
+    else:
+        await raw.execute("ROLLBACK")
+
+
+async def run_execute(raw: Any, dialect: Dialect, sql: str, params: Sequence[Any]) -> int:
+    """Run one statement with ``?`` placeholders on a driver connection; rows affected."""
+    if dialect == "postgresql":
+        status: str = await raw.execute(placeholders(sql, dialect), *params)
+        last = status.rsplit(" ", 1)[-1]
+        return int(last) if last.isdigit() else 0
+    if dialect == "mysql":
+        async with raw.cursor() as cursor:
+            return int(await cursor.execute(placeholders(sql, dialect), tuple(params)))
+    cursor = await raw.execute(sql, tuple(params))
+    count = int(cursor.rowcount)
+    await cursor.close()
+    return count
+
+
+async def run_fetch(
+    raw: Any, dialect: Dialect, sql: str, params: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """Rows of one query with ``?`` placeholders on a driver connection, as tuples."""
+    if dialect == "postgresql":
+        rows = await raw.fetch(placeholders(sql, dialect), *params)
+        return [tuple(row) for row in rows]
+    if dialect == "mysql":
+        async with raw.cursor() as cursor:
+            await cursor.execute(placeholders(sql, dialect), tuple(params))
+            return [tuple(row) for row in await cursor.fetchall()]
+    return [tuple(row) for row in await raw.execute_fetchall(sql, tuple(params))]
+
+
+@asynccontextmanager
+async def open_database(database: Database) -> AsyncIterator[Database]:
+    """``async with open_database(Database(url)) as db``: connect, and disconnect afterwards."""
+    await database.connect()
+    try:
+        yield database
+    finally:
+        await database.disconnect()

@@ -1,0 +1,176 @@
+"""Driver exceptions become ``autocoder.errors`` classes here, and nowhere else.
+
+Every database call of the storage layer runs inside ``translate_errors(target, secret)``; an
+exception of asyncpg, aiomysql/pymysql, sqlite3/aiosqlite or the socket layer leaves it as:
+
+==========================================  =================  ================================
+driver exception                            becomes            why
+==========================================  =================  ================================
+unique violation (asyncpg 23505, MySQL      ``Conflict``       the id / a unique key is taken
+1062/1586, sqlite ``UNIQUE``/``PRIMARY
+KEY`` constraint)
+refused, reset or lost connections,         ``Unavailable``    the database is down or
+``OSError``, asyncpg connection and                            unreachable; retrying later
+shutdown errors, MySQL 2002/2003/2006/                         may work
+2013/1040/1053, a closed driver
+connection, deadlocks and serialization
+failures, sqlite ``database is locked``
+a pool that gives no connection in time     ``Unavailable``    "connection pool exhausted"
+statement timeout (asyncpg 57014 /          ``StoreTimeout``   the statement ran too long
+``command_timeout``, MySQL 3024/1969/
+1205)
+anything else                               ``InternalError``  a bug or an unexpected state
+==========================================  =================  ================================
+
+Each is raised ``from`` the driver's exception, and its message never contains the password
+(``secret`` is masked wherever it appears). ``autocoder.errors`` classes pass through untouched.
+``MAPPED`` lists every driver class handled, for tests and documentation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import asyncpg
+import pymysql  # type: ignore[import-untyped]
+
+from autocoder.errors import (
+    AutocoderError,
+    Conflict,
+    InternalError,
+    StoreError,
+    StoreTimeout,
+    Unavailable,
+)
+
+_PG_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.CannotConnectNowError,  # 57P03: starting up / shutting down
+    asyncpg.AdminShutdownError,  # 57P01: pg_terminate_backend, server stop
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,  # 53300
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+
+#: MySQL/MariaDB error numbers of a connection that failed or went away, or a retryable clash.
+MYSQL_UNAVAILABLE = frozenset({1040, 1053, 1213, 2002, 2003, 2005, 2006, 2013, 2014, 2055})
+#: MySQL/MariaDB error numbers of a statement stopped by a time limit (1205: lock wait).
+MYSQL_TIMEOUT = frozenset({1028, 1205, 1969, 3024})
+#: MySQL/MariaDB error numbers of a duplicate key.
+MYSQL_DUPLICATE = frozenset({1062, 1586})
+
+#: Every driver exception class this module maps to something other than ``InternalError``.
+MAPPED: dict[type[BaseException], type[StoreError]] = {
+    asyncpg.UniqueViolationError: Conflict,
+    asyncpg.QueryCanceledError: StoreTimeout,
+    **dict.fromkeys(_PG_UNAVAILABLE, Unavailable),
+    asyncpg.InterfaceError: Unavailable,  # "connection is closed" (else InternalError)
+    pymysql.err.IntegrityError: Conflict,  # errno 1062/1586 (else InternalError)
+    pymysql.err.OperationalError: Unavailable,  # MYSQL_UNAVAILABLE (MYSQL_TIMEOUT: timeout)
+    pymysql.err.InterfaceError: Unavailable,
+    sqlite3.IntegrityError: Conflict,  # UNIQUE / PRIMARY KEY constraint (else InternalError)
+    sqlite3.OperationalError: Unavailable,  # locked / busy / cannot open (else InternalError)
+    sqlite3.ProgrammingError: Unavailable,  # "Cannot operate on a closed database"
+    ConnectionError: Unavailable,
+    OSError: Unavailable,
+    asyncio.TimeoutError: StoreTimeout,
+}
+
+
+def mask(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` (a password) replaced by ``***``."""
+    if secret:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _errno(exc: BaseException) -> int | None:
+    args = getattr(exc, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0]
+    return None
+
+
+def classify(exc: BaseException) -> type[StoreError]:
+    """The ``autocoder.errors`` class a driver exception stands for."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return Conflict
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return StoreTimeout
+    if isinstance(exc, _PG_UNAVAILABLE):
+        return Unavailable
+    if isinstance(exc, asyncpg.InterfaceError):
+        closed = "closed" in str(exc) or "not connected" in str(exc)
+        return Unavailable if closed else InternalError
+    if isinstance(exc, pymysql.err.IntegrityError):
+        return Conflict if _errno(exc) in MYSQL_DUPLICATE else InternalError
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return Unavailable
+    if isinstance(exc, pymysql.err.MySQLError):
+        number = _errno(exc)
+        if number in MYSQL_TIMEOUT:
+            return StoreTimeout
+        if number in MYSQL_UNAVAILABLE:
+            return Unavailable
+        return InternalError
+    if isinstance(exc, sqlite3.IntegrityError):
+        text = str(exc)
+        return Conflict if "UNIQUE" in text or "PRIMARY KEY" in text else InternalError
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        gone = ("locked", "busy", "unable to open", "disk i/o")
+        return Unavailable if any(word in text for word in gone) else InternalError
+    if isinstance(exc, sqlite3.ProgrammingError):
+        return Unavailable if "closed" in str(exc) else InternalError
+    if isinstance(exc, OSError):  # ConnectionRefusedError, resets, DNS failures
+        return Unavailable
+    if isinstance(exc, TimeoutError):
+        return StoreTimeout
+    return InternalError
+
+
+_WORDS: dict[type[StoreError], str] = {
+    Conflict: "conflict",
+    Unavailable: "database unavailable",
+    StoreTimeout: "statement timed out",
+    InternalError: "database error",
+}
+
+
+def translate(exc: BaseException, target: str, secret: str | None = None) -> StoreError:
+    """The ``autocoder.errors`` exception for ``exc``; ``target`` (host:port) names the database."""
+    kind = classify(exc)
+    detail = mask(str(exc) or type(exc).__name__, secret)
+    if kind is Conflict:
+        return Conflict(f"a record with this key exists ({detail})")
+    return kind(f"{_WORDS[kind]} at {target}: {detail}")
+
+
+def pool_exhausted(target: str, max_size: int, timeout: float) -> Unavailable:
+    """The error of an operation that got no pooled connection within ``timeout`` seconds."""
+    return Unavailable(
+        f"connection pool exhausted: no connection to {target} within {timeout:g}s "
+        f"(pool max_size {max_size})"
+    )
+
+
+@contextmanager
+def translate_errors(target: str, secret: str | None = None) -> Iterator[None]:
+    """Run a block, re-raising driver exceptions as ``autocoder.errors`` classes."""
+    try:
+        yield
+    except AutocoderError:
+        raise
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, pymysql.err.MySQLError) as exc:
+        raise translate(exc, target, secret) from exc
+    except (sqlite3.Error, OSError, TimeoutError) as exc:
+        raise translate(exc, target, secret) from exc
+    except ValueError as exc:  # aiosqlite: "no active connection"
+        if "connection" not in str(exc):
+            raise
+        raise Unavailable(f"database unavailable at {target}: {mask(str(exc), secret)}") from exc
