@@ -1,0 +1,156 @@
+"""FastAPIEndpoint: an HTTP API for every collection of the stores bound from it (SPEC 6).
+
+::
+
+    - name: task_api
+      type: FastAPIEndpoint
+      config: {host: 127.0.0.1, port: 8000, request_timeout: 10, max_body_bytes: 1048576,
+               api_keys: [secret-1, {key: secret-2, tenant: acme}]}
+
+``setup()`` binds the listening socket, so a port already taken stops start-up with a one-line
+cause. ``run()`` asks every bound store for its collections (``describe``), builds the FastAPI
+application (``autocoder.http.routes``) and serves it with uvicorn in the runtime's event loop
+until ``stop_accepting()``; requests in flight then complete before ``run()`` returns.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from autocoder.http.auth import KeyRing
+from autocoder.http.discovery import discover
+from autocoder.http.middleware import EndpointMiddleware
+from autocoder.http.routes import AppSpec, build_app
+from autocoder.http.server import InLoopServer, bind_socket, format_url, uvicorn_config
+from autocoder.runtime.component import ComponentConfig, ComposedComponent
+
+__all__ = ["ApiKey", "FastAPIEndpoint", "FastAPIEndpointConfig"]
+
+
+class ApiKey(BaseModel):
+    """An API key bound to a tenant: requests with it act for that tenant only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: SecretStr = Field(min_length=1, description="The key clients send.")
+    tenant: str | None = Field(
+        default=None, description="The tenant this key forces; none: X-Tenant-ID decides."
+    )
+
+
+class FastAPIEndpointConfig(ComponentConfig):
+    """Configuration of a FastAPIEndpoint."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on.")
+    port: int = Field(
+        default=8000, ge=0, le=65535, description="TCP port (0: any free port, for tests)."
+    )
+    request_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for a store's reply (then 504)."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1, description="Largest request body accepted (else 413)."
+    )
+    api_keys: list[SecretStr | ApiKey] = Field(
+        default_factory=list,
+        description="Keys (strings or {key, tenant}); empty: no authentication.",
+    )
+
+    def key_ring(self) -> KeyRing:
+        """The configured keys with the tenant each forces."""
+        pairs: list[tuple[str, str | None]] = []
+        for entry in self.api_keys:
+            if isinstance(entry, ApiKey):
+                pairs.append((entry.key.get_secret_value(), entry.tenant))
+            else:
+                pairs.append((entry.get_secret_value(), None))
+        return KeyRing(pairs)
+
+
+class FastAPIEndpoint(ComposedComponent):
+    """HTTP API (FastAPI on uvicorn) over the collections of its bound stores."""
+
+    Config: ClassVar[type[BaseModel]] = FastAPIEndpointConfig
+    description: ClassVar[str] = (
+        "HTTP API (FastAPI on uvicorn): REST routes for every collection of its bound stores."
+    )
+    accepts_input: ClassVar[bool] = False
+
+    def __init__(self, name: str, config: Any = None, **kwargs: Any) -> None:
+        super().__init__(name, config, **kwargs)
+        self.config: FastAPIEndpointConfig
+        #: The port actually listened on (differs from the config's when that is 0).
+        self.port: int = self.config.port
+        self._socket: socket.socket | None = None
+        self._server: InLoopServer | None = None
+        self._stopping = False
+
+    @classmethod
+    def listen_addresses(cls, config: Any) -> list[tuple[str, int]]:
+        return [(config.host, config.port)] if config.port else []
+
+    def urls(self) -> list[str]:
+        return [f"{format_url(self.config.host, self.port)} (docs: /docs)"]
+
+    async def setup(self) -> None:
+        self._socket = bind_socket(f"FastAPIEndpoint {self.name}", self.config.host, self.port)
+        self.port = self._socket.getsockname()[1]
+        self.is_set_up = True
+
+    async def run(self) -> None:
+        if self._socket is None or self._stopping:
+            await self.stopped_accepting().wait()
+            return
+        owner = f"FastAPIEndpoint {self.name}"
+        receivers = {name: out.receivers for name, out in self.send_streams.items()}
+        collections = await discover(owner, receivers, self.request, self.config.request_timeout)
+        # /health shows the first store's health first (SPEC 6: "the first bound store").
+        first = collections[0].stream if collections else next(iter(receivers), None)
+        primary = receivers[first][0] if first is not None else None
+        app = build_app(
+            AppSpec(
+                title=f"{self.name} API",
+                collections=collections,
+                streams=list(self.send_streams),
+                send=self.request,
+                timeout=self.config.request_timeout,
+                max_body_bytes=self.config.max_body_bytes,
+                system=self.system,
+                primary_store=primary,
+            )
+        )
+        asgi = EndpointMiddleware(
+            app,
+            component=self.name,
+            keys=self.config.key_ring(),
+            metrics=self.metrics,
+            log=self.log,
+            router=app.router,
+        )
+        server = InLoopServer(
+            uvicorn_config(asgi, graceful_seconds=self.config.request_timeout + 1)
+        )
+        self._server = server
+        if self._stopping:
+            return
+        self.log.info(
+            "serving",
+            url=format_url(self.config.host, self.port),
+            collections=[c.name for c in collections],
+        )
+        await server.serve(sockets=[self._socket])
+        self._socket = None  # uvicorn closed it
+
+    async def stop_accepting(self) -> None:
+        self._stopping = True
+        if self._server is not None:
+            self._server.request_shutdown()
+        await super().stop_accepting()
+
+    async def cleanup(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None

@@ -1,0 +1,178 @@
+"""The ASGI layer around an endpoint's app: request ids, API keys, metrics, logs, last resort.
+
+Pure ASGI (no per-request objects beyond what it needs) because it runs on every request:
+
+- a request id, taken from ``X-Request-ID`` or made up, echoed in the response and put on the
+  request's log lines;
+- the API key check (``401`` before routing) and the request's tenant, put in the scope;
+- ``autocoder_http_requests_total`` and ``autocoder_http_request_seconds`` labelled with the
+  route *template* (``/tasks/{id}``), never the raw path;
+- a JSON 500 without a stack trace when something below fails, logged with its traceback.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.routing import Match, Router
+
+from autocoder.http.auth import OPEN_PATHS, KeyRing, Unauthorized, credentials_from_headers
+from autocoder.http.status import error_response
+from autocoder.observability.metrics import SystemMetrics
+
+__all__ = [
+    "FORCED_TENANT_KEY",
+    "REQUEST_ID_KEY",
+    "TENANT_KEY",
+    "UNMATCHED_ROUTE",
+    "EndpointMiddleware",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Scope keys where the middleware leaves the request id and the tenant for the routes.
+REQUEST_ID_KEY = "autocoder.request_id"
+TENANT_KEY = "autocoder.tenant"
+#: Set (to True) when an API key fixed the tenant: a message cannot choose another.
+FORCED_TENANT_KEY = "autocoder.tenant_forced"
+
+#: The ``route`` label of a request no route matched (a raw path would explode the series).
+UNMATCHED_ROUTE = "unmatched"
+
+_MAX_REQUEST_ID = 128
+
+
+class EndpointMiddleware:
+    """Wraps an endpoint's ASGI app; see the module docstring for what it adds."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        component: str,
+        keys: KeyRing,
+        metrics: SystemMetrics | None,
+        log: Any,
+        router: Router,
+    ) -> None:
+        self.app = app
+        self.component = component
+        self.keys = keys
+        self.metrics = metrics
+        self.log = log
+        self.router = router
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(4).hex()
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")[:_MAX_REQUEST_ID]
+        if not request_id:
+            request_id = f"{self._id_prefix}-{next(self._ids)}"
+        scope[REQUEST_ID_KEY] = request_id
+        request_id_header = (b"x-request-id", request_id.encode("latin-1"))
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", ()), request_id_header]
+            await send(message)
+
+        try:
+            credentials = credentials_from_headers(scope["headers"])
+            if scope["path"] in OPEN_PATHS:
+                scope[TENANT_KEY] = credentials.tenant_header or ""
+                await self.app(scope, receive, send_with_id)
+            else:
+                try:
+                    scope[TENANT_KEY], scope[FORCED_TENANT_KEY] = self.keys.tenant_for(credentials)
+                except Unauthorized as exc:
+                    response = error_response(
+                        401, "unauthorized", str(exc), headers={"www-authenticate": "Bearer"}
+                    )
+                    await response(scope, receive, send_with_id)
+                else:
+                    await self.app(scope, receive, send_with_id)
+        except Exception:
+            self.log.error(
+                "request failed",
+                request_id=request_id,
+                method=scope["method"],
+                path=scope["path"],
+                exc_info=True,
+            )
+            if not response_started:
+                response = error_response(
+                    500, "internal", f"internal error; the log has details (request {request_id})"
+                )
+                await response(scope, receive, send_with_id)
+            status = 500
+        seconds = time.perf_counter() - started
+        route = self._route_template(scope)
+        self._observe(scope["method"], route, status, seconds)
+        if status >= 500:
+            self.log.warning(
+                "request",
+                request_id=request_id,
+                method=scope["method"],
+                route=route,
+                status=status,
+                ms=round(seconds * 1000, 3),
+            )
+        else:
+            self.log.debug(
+                "request",
+                request_id=request_id,
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                ms=round(seconds * 1000, 3),
+            )
+
+    def _route_template(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:
+            # Rejected before routing (401): find the route it was meant for.
+            for candidate in self.router.routes:
+                match, _ = candidate.matches(scope)
+                if match is not Match.NONE:
+                    route = candidate
+                    break
+        path = getattr(route, "path", None)
+        return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+    def _observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        if self.metrics is None:
+            return
+        key = (method, route, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self.metrics.http_requests.labels(self.component, method, route, str(status))
+            self._counters[key] = counter
+        counter.inc()
+        timer_key = (method, route)
+        timer = self._timers.get(timer_key)
+        if timer is None:
+            timer = self.metrics.http_request_seconds.labels(self.component, method, route)
+            self._timers[timer_key] = timer
+        timer.observe(seconds)

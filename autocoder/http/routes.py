@@ -1,0 +1,324 @@
+"""The FastAPI application of a FastAPIEndpoint: one set of routes per collection, and more.
+
+For each collection: ``POST /{c}`` (create), ``GET /{c}`` (list), ``GET|PATCH|PUT|DELETE
+/{c}/{id}``; then ``POST /actions/{stream}`` (any action message), ``GET /health``, ``GET
+/ready``, ``/openapi.json`` and ``/docs``. Every route turns the request into an action message,
+sends it over the collection's binding with ``request_timeout``, and answers with the reply as
+``status.reply_response`` maps it. Routes read and encode JSON themselves (orjson) instead of
+letting FastAPI validate bodies: the store validates, and a malformed body must be a 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from autocoder.http.body import RequestRejected, read_json_object
+from autocoder.http.discovery import Collection
+from autocoder.http.health import SystemView, readiness, system_health
+from autocoder.http.middleware import FORCED_TENANT_KEY, TENANT_KEY
+from autocoder.http.openapi import (
+    ErrorReply,
+    NotFoundReply,
+    collection_models,
+    request_body,
+)
+from autocoder.http.query import expected_version, list_message
+from autocoder.http.status import JSONResponse, error_response, reply_response
+
+__all__ = ["AppSpec", "build_app"]
+
+SendRequest = Callable[[str, dict[str, Any], float], Awaitable[dict[str, Any]]]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorReply, "description": why}
+    for code, why in (
+        (400, "Malformed JSON or a body that is not an object"),
+        (401, "API key missing or invalid"),
+        (413, "Body larger than max_body_bytes"),
+        (422, "Validation error"),
+        (503, "Store unavailable (see Retry-After)"),
+        (504, "No reply within request_timeout"),
+    )
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": NotFoundReply, "description": "No such record"},
+    412: {"model": ErrorReply, "description": "If-Match does not match the record's version"},
+}
+_ID_PARAMETER = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": 'Only if the record\'s version is this ETag, e.g. "3"',
+    "schema": {"type": "string"},
+}
+_LIST_PARAMETERS = [
+    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}},
+    {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer"}},
+    {
+        "name": "order_by",
+        "in": "query",
+        "required": False,
+        "description": "A field; -field for descending",
+        "schema": {"type": "string"},
+    },
+]
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """What the application needs to know about its endpoint."""
+
+    title: str
+    collections: list[Collection]
+    streams: list[str]
+    send: SendRequest
+    timeout: float
+    max_body_bytes: int
+    system: SystemView | None
+    primary_store: str | None
+
+
+def _tenant(request: Request, message: dict[str, Any] | None = None) -> str:
+    tenant: str = request.scope.get(TENANT_KEY, "")
+    if message is not None and not request.scope.get(FORCED_TENANT_KEY):
+        chosen = message.get("tenant")
+        if isinstance(chosen, str):
+            return chosen
+    return tenant
+
+
+def _add_collection_routes(app: FastAPI, spec: AppSpec, collection: Collection) -> None:
+    name, stream = collection.name, collection.stream
+    send, timeout, limit = spec.send, spec.timeout, spec.max_body_bytes
+    models = collection_models(collection)
+    base = f"/{name}"
+    item = f"/{name}/{{id}}"
+    tags: list[str | Enum] = [name]
+
+    async def create(request: Request) -> Response:
+        data = await read_json_object(request, limit)
+        message = {"action": "create", "collection": name, "tenant": _tenant(request), "data": data}
+        reply = await send(stream, message, timeout)
+        location = None
+        if reply.get("status") == "success" and reply.get("id") is not None:
+            location = f"{base}/{quote(str(reply['id']), safe='')}"
+        return reply_response(reply, "create", location=location)
+
+    async def list_records(request: Request) -> Response:
+        message = list_message(name, _tenant(request), request.query_params)
+        return reply_response(await send(stream, message, timeout), "list")
+
+    async def get(request: Request) -> Response:
+        message = {
+            "action": "get",
+            "collection": name,
+            "tenant": _tenant(request),
+            "id": request.path_params["id"],
+        }
+        return reply_response(await send(stream, message, timeout), "get")
+
+    def writer(action: str) -> Callable[[Request], Awaitable[Response]]:
+        async def write(request: Request) -> Response:
+            version = expected_version(request.headers.get("if-match"))
+            data = await read_json_object(request, limit)
+            message: dict[str, Any] = {
+                "action": action,
+                "collection": name,
+                "tenant": _tenant(request),
+                "id": request.path_params["id"],
+                "data": data,
+            }
+            if version is not None:
+                message["expected_version"] = version
+            return reply_response(await send(stream, message, timeout), action)
+
+        return write
+
+    async def delete(request: Request) -> Response:
+        version = expected_version(request.headers.get("if-match"))
+        message: dict[str, Any] = {
+            "action": "delete",
+            "collection": name,
+            "tenant": _tenant(request),
+            "id": request.path_params["id"],
+        }
+        if version is not None:
+            message["expected_version"] = version
+        return reply_response(await send(stream, message, timeout), "delete")
+
+    record_params = {"parameters": [_ID_PARAMETER, _IF_MATCH]}
+    app.add_api_route(
+        base,
+        create,
+        methods=["POST"],
+        status_code=201,
+        response_model=models.reply,
+        responses={**_ERRORS, 409: {"model": ErrorReply, "description": "The id exists"}},
+        summary=f"Create a {name} record",
+        tags=tags,
+        openapi_extra=request_body(models.create, "The record's fields (optionally its id)"),
+    )
+    app.add_api_route(
+        base,
+        list_records,
+        methods=["GET"],
+        response_model=models.page,
+        responses=_ERRORS,
+        summary=f"List {name} records (other query parameters filter: field=value)",
+        tags=tags,
+        openapi_extra={"parameters": _LIST_PARAMETERS},
+    )
+    app.add_api_route(
+        item,
+        get,
+        methods=["GET"],
+        response_model=models.reply,
+        responses={**_ERRORS, **_NOT_FOUND},
+        summary=f"Get a {name} record",
+        tags=tags,
+        openapi_extra={"parameters": [_ID_PARAMETER]},
+    )
+    for method, action, model, what in (
+        ("PATCH", "update", models.update, "Fields to change (shallow merge)"),
+        ("PUT", "replace", models.create, "The whole new record"),
+    ):
+        app.add_api_route(
+            item,
+            writer(action),
+            methods=[method],
+            response_model=models.reply,
+            responses={**_ERRORS, **_NOT_FOUND},
+            summary=f"{action.capitalize()} a {name} record",
+            tags=tags,
+            openapi_extra={**record_params, **request_body(model, what)},
+        )
+    app.add_api_route(
+        item,
+        delete,
+        methods=["DELETE"],
+        status_code=204,
+        response_class=Response,
+        responses={**_ERRORS, **_NOT_FOUND},
+        summary=f"Delete a {name} record",
+        tags=tags,
+        openapi_extra=record_params,
+    )
+
+
+def _add_action_route(app: FastAPI, spec: AppSpec) -> None:
+    streams = set(spec.streams)
+    send, timeout, limit = spec.send, spec.timeout, spec.max_body_bytes
+
+    async def action(request: Request) -> Response:
+        stream = request.path_params["stream_name"]
+        if stream not in streams:
+            known = ", ".join(sorted(streams)) or "none"
+            return JSONResponse(
+                {"status": "not_found", "message": f"no stream {stream!r}; streams: {known}"},
+                status_code=404,
+            )
+        message = await read_json_object(request, limit)
+        message["tenant"] = _tenant(request, message)
+        operations = message.get("operations")
+        if request.scope.get(FORCED_TENANT_KEY) and isinstance(operations, list):
+            for operation in operations:
+                if isinstance(operation, dict):
+                    operation["tenant"] = message["tenant"]
+        reply = await send(stream, message, timeout)
+        return reply_response(reply, str(message.get("action", "")))
+
+    app.add_api_route(
+        "/actions/{stream_name}",
+        action,
+        methods=["POST"],
+        responses={**_ERRORS, 404: {"model": NotFoundReply, "description": "No such stream"}},
+        summary="Send an action message over a binding; the reply is the receiver's",
+        tags=["actions"],
+        openapi_extra={
+            "parameters": [
+                {
+                    "name": "stream_name",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            ],
+            **request_body(dict[str, Any], 'An action message, e.g. {"action": "list"}'),
+        },
+    )
+
+
+def _add_probe_routes(app: FastAPI, spec: AppSpec) -> None:
+    system, primary = spec.system, spec.primary_store
+
+    async def health(request: Request) -> Response:
+        if system is None:
+            return JSONResponse({"status": "ok", "components": {}})
+        healthy, body = system_health(system, primary)
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    async def ready(request: Request) -> Response:
+        if system is None:
+            return JSONResponse({"status": "ready"})
+        is_ready, body = readiness(system)
+        return JSONResponse(body, status_code=200 if is_ready else 503)
+
+    app.add_api_route("/health", health, methods=["GET"], tags=["probes"], summary="Health")
+    app.add_api_route("/ready", ready, methods=["GET"], tags=["probes"], summary="Readiness")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def rejected(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestRejected)
+        return exc.response()
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return JSONResponse(
+                {"status": "not_found", "message": f"no route {request.url.path}"},
+                status_code=404,
+            )
+        if exc.status_code == 405:
+            return error_response(
+                405, "method_not_allowed", f"{request.method} is not allowed on this route"
+            )
+        return error_response(exc.status_code, "validation_error", str(exc.detail))
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        )
+        return error_response(422, "validation_error", problems or "invalid request")
+
+    app.add_exception_handler(RequestRejected, rejected)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+
+
+def build_app(spec: AppSpec) -> FastAPI:
+    """The FastAPI application serving ``spec``'s collections, actions and probes."""
+    app = FastAPI(
+        title=spec.title,
+        version="1",
+        default_response_class=JSONResponse,
+        description="Records of every bound store, by collection, and action messages.",
+    )
+    _add_error_handlers(app)
+    for collection in spec.collections:
+        _add_collection_routes(app, spec, collection)
+    _add_action_route(app, spec)
+    _add_probe_routes(app, spec)
+    return app

@@ -1,0 +1,103 @@
+"""Serving an ASGI app with uvicorn inside the runtime's event loop.
+
+The runtime owns the loop and the signals: an endpoint binds its socket in ``setup()`` (so a
+port already taken fails start-up with a clear message), serves on it in ``run()`` with a
+uvicorn server that installs no signal handlers and configures no logging, and asks it to stop
+from ``stop_accepting()``; uvicorn then closes the listener and lets requests in flight finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+from collections.abc import Generator
+from typing import Any
+
+import uvicorn
+
+from autocoder.errors import StartupError
+
+try:  # httptools is uvicorn's fast HTTP/1.1 parser; fall back to h11 where it is missing.
+    import httptools  # noqa: F401
+
+    HTTP_PROTOCOL = "httptools"
+except ImportError:  # pragma: no cover - httptools ships with uvicorn[standard]
+    HTTP_PROTOCOL = "h11"
+
+__all__ = ["HTTP_PROTOCOL", "InLoopServer", "bind_socket", "format_url", "uvicorn_config"]
+
+
+def bind_socket(owner: str, host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (not yet listening); ``StartupError`` when impossible.
+
+    ``owner`` names the component in the message, e.g. ``FastAPIEndpoint api``.
+    """
+    where = f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE | socket.AI_NUMERICSERV
+        )
+    except socket.gaierror as exc:
+        raise StartupError(f"{owner}: cannot listen on {where}: unknown host ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        # Listening now makes a second socket on the same port fail here, not later.
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        reason = (
+            "address already in use"
+            if exc.errno == errno.EADDRINUSE
+            else (exc.strerror or str(exc)).lower()
+        )
+        raise StartupError(f"{owner}: cannot listen on {where}: {reason}") from None
+    return sock
+
+
+def format_url(host: str, port: int) -> str:
+    """``http://host:port``, with brackets around an IPv6 address."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def uvicorn_config(app: Any, *, graceful_seconds: float | None = None) -> uvicorn.Config:
+    """The uvicorn settings every autocoder endpoint uses (and the benchmark's baseline app).
+
+    No access log and no logging configuration (autocoder logs through structlog), no lifespan
+    (components have their own), the fast HTTP parser, and a bounded graceful shutdown.
+    """
+    return uvicorn.Config(
+        app,
+        http=HTTP_PROTOCOL,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=(
+            None if graceful_seconds is None else max(1, round(graceful_seconds))
+        ),
+    )
+
+
+class InLoopServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to the runtime.
+
+    ``await server.serve(sockets=[sock])`` serves until ``shutdown()`` is called, then waits for
+    requests in flight to complete and returns.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+    def request_shutdown(self) -> None:
+        """Stop accepting connections; ``serve()`` returns once requests in flight are done."""
+        self.should_exit = True
