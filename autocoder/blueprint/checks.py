@@ -75,12 +75,10 @@ def _duplicate_names(located: Located, entries: list[ComponentEntry]) -> list[Pr
     return problems
 
 
-def _bindings(located: Located) -> list[tuple[int, dict[Any, Any]]]:
+def _binding_count(located: Located) -> int:
     system = located.data.get("system") if isinstance(located.data, dict) else None
     raw = system.get("bindings") if isinstance(system, dict) else None
-    if not isinstance(raw, list):
-        return []
-    return [(index, item) for index, item in enumerate(raw) if isinstance(item, dict)]
+    return len(raw) if isinstance(raw, list) else 0
 
 
 def _unknown_component(name: str, role: str, entries: list[ComponentEntry]) -> str:
@@ -98,10 +96,10 @@ def _binding_problems(located: Located, entries: list[ComponentEntry]) -> list[P
             by_name.setdefault(entry.name, entry)
     problems: list[Problem] = []
     seen: dict[tuple[str, str, str], int] = {}
-    for index, binding in _bindings(located):
+    for index in range(_binding_count(located)):
         path = (*_BINDINGS, index)
-        sender = binding.get("from_component")
-        receiver = binding.get("to_component")
+        sender = located.string_at((*path, "from_component"))
+        receiver = located.string_at((*path, "to_component"))
         if isinstance(sender, str) and sender not in by_name:
             message = _unknown_component(sender, "from", entries)
             problems += _at(located, (*path, "from_component"), message)
@@ -117,7 +115,7 @@ def _binding_problems(located: Located, entries: list[ComponentEntry]) -> list[P
                     f"component {receiver!r} ({target.type_name}) accepts no input; "
                     "no binding can point into it",
                 )
-        stream = binding.get("stream_name")
+        stream = located.string_at((*path, "stream_name"))
         if isinstance(sender, str) and isinstance(receiver, str) and isinstance(stream, str):
             key = (sender, receiver, stream)
             if key in seen:
@@ -144,11 +142,10 @@ def _clash(first: tuple[str, int], second: tuple[str, int]) -> bool:
 def _port_path(located: Located, entry: ComponentEntry, port: int) -> Path:
     """The ``port`` key holding ``port`` in the entry's config, else the config, else the entry."""
     config_path = (*entry.path, "config")
-    for path, _ in located.values.items():
-        if len(path) > len(config_path) and path[: len(config_path)] == config_path:
-            value = _value_at(located.data, path)
-            if path[-1] == "port" and value == port:
-                return path
+    for path in located.values:
+        inside = len(path) > len(config_path) and path[: len(config_path)] == config_path
+        if inside and path[-1] == "port" and _value_at(located.data, path) == port:
+            return path
     return config_path if config_path in located.values else entry.path
 
 

@@ -118,12 +118,12 @@ def _resolve(located: Located, index: int, raw: Any, problems: list[Problem]) ->
     """Resolve one component's type and validate its config, adding what is wrong."""
     if not isinstance(raw, dict):
         return ComponentEntry(index, None, None)
-    name = raw.get("name") if isinstance(raw.get("name"), str) else None
-    type_name = raw.get("type") if isinstance(raw.get("type"), str) else None
-    entry = ComponentEntry(index, name, type_name)
-    if type_name is None or not type_name:
-        return entry
     path = ("system", "components", index)
+    name = located.string_at((*path, "name"))
+    type_name = located.string_at((*path, "type"))
+    entry = ComponentEntry(index, name, type_name)
+    if not type_name:
+        return entry
     try:
         entry.cls = registry.resolve(type_name)
     except registry.UnknownComponentType as exc:

@@ -40,8 +40,8 @@ def validation_problems(
     located: Located, error: ValidationError, base: Path, model: type[BaseModel]
 ) -> list[Problem]:
     """Every error of ``error`` (raised validating ``model`` at ``base``) as a located problem."""
-    grouped: dict[tuple[int, int, str], list[str]] = {}
-    for detail in error.errors(include_url=False):
+    grouped: dict[tuple[int, int, str, int], list[str]] = {}
+    for number, detail in enumerate(error.errors(include_url=False)):
         loc = tuple(detail["loc"])
         path, skipped = _walk(located, base, loc)
         kind = detail["type"]
@@ -59,13 +59,15 @@ def validation_problems(
         else:
             message = _message(detail["msg"])
         mark = node.start_mark
-        key = (mark.line + 1, mark.column + 1, describe_path(path))
+        # Members of one union failing at one node make one problem; others stay apart.
+        in_union = len(skipped) > (1 if kind == "missing" else 0)
+        key = (mark.line + 1, mark.column + 1, describe_path(path), -1 if in_union else number)
         messages = grouped.setdefault(key, [])
         if message not in messages:
             messages.append(message)
     return [
         Problem(located.filename, line, column, f"{where}: {', or '.join(messages)}")
-        for (line, column, where), messages in grouped.items()
+        for (line, column, where, _), messages in grouped.items()
     ]
 
 

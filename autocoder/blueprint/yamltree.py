@@ -46,6 +46,18 @@ class Located:
         mark = node.start_mark
         return Problem(self.filename, mark.line + 1, mark.column + 1, message)
 
+    def string_at(self, path: Path) -> str | None:
+        """The string at ``path``, or None when it is absent, not a string, or already wrong."""
+        if path in self.poisoned:
+            return None
+        data = self.data
+        for part in path:
+            try:
+                data = data[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return data if isinstance(data, str) else None
+
     def node_at(self, path: Path) -> Node | None:
         """The node of the value at ``path``, or of its nearest ancestor present in the file."""
         for end in range(len(path), -1, -1):
