@@ -1,0 +1,58 @@
+"""autocoder: run systems described in YAML blueprints.
+
+The public API is what ``__all__`` names; everything else is internal.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from autocoder.errors import (
+    AutocoderError,
+    BlueprintError,
+    ComponentFailure,
+    Conflict,
+    DatabaseConnectionError,
+    DatabaseSchemaValidationError,
+    DataValidationError,
+    InternalError,
+    NotFound,
+    StartupError,
+    StoreError,
+    StoreTimeout,
+    Unavailable,
+    UnknownAction,
+    ValidationFailed,
+    VersionConflict,
+)
+from autocoder.runtime.component import ComponentConfig, ComposedComponent, RestartPolicy
+from autocoder.runtime.system import System
+
+try:
+    __version__ = version("autocoder")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0"
+
+__all__ = (
+    "AutocoderError",
+    "BlueprintError",
+    "ComponentConfig",
+    "ComponentFailure",
+    "ComposedComponent",
+    "Conflict",
+    "DataValidationError",
+    "DatabaseConnectionError",
+    "DatabaseSchemaValidationError",
+    "InternalError",
+    "NotFound",
+    "RestartPolicy",
+    "StartupError",
+    "StoreError",
+    "StoreTimeout",
+    "System",
+    "Unavailable",
+    "UnknownAction",
+    "ValidationFailed",
+    "VersionConflict",
+    "__version__",
+)

@@ -72,6 +72,9 @@ class ComposedComponent:
         self.is_set_up = False
         self.log = structlog.get_logger("autocoder").bind(component=name)
         self.metrics: SystemMetrics | None = None
+        #: The running System (``.components``, ``.metrics``, ``.is_ready()``), set by it.
+        self.system: Any = None
+        self._stop_event: anyio.Event | None = None
         self._processing_seconds: dict[str, Any] = {}
         self._errors: dict[str, Any] = {}
 
@@ -83,10 +86,12 @@ class ComposedComponent:
     async def run(self) -> None:
         """Serve until every receive stream is closed by its senders.
 
-        A component with no receive stream returns at once; a source component (an endpoint)
-        overrides this and returns when ``stop_accepting()`` has been called.
+        A component with no receive stream is a source: it runs until ``stop_accepting()``
+        (its sends come from elsewhere, e.g. HTTP requests or the Python API). Sources that do
+        work of their own override this and return when ``stop_accepting()`` has been called.
         """
         if not self.receive_streams:
+            await self.stopped_accepting().wait()
             return
         async with anyio.create_task_group() as tg:
             for inbound in self.receive_streams.values():
@@ -94,7 +99,14 @@ class ComposedComponent:
                     tg.start_soon(self._serve, inbound)
 
     async def stop_accepting(self) -> None:
-        """Shutdown has begun: a source stops taking new work. Receivers need do nothing."""
+        """Shutdown has begun: a source stops taking new work. Overrides call ``super()``."""
+        self.stopped_accepting().set()
+
+    def stopped_accepting(self) -> anyio.Event:
+        """Set once shutdown has begun."""
+        if self._stop_event is None:
+            self._stop_event = anyio.Event()
+        return self._stop_event
 
     async def cleanup(self) -> None:
         """Release what ``setup`` acquired. Called once, also after a failed setup."""

@@ -1,0 +1,163 @@
+"""The supervisor: sets every component up, keeps them running, and drains them on shutdown.
+
+Everything runs in one task group. Start-up sets up every component before any runs; when one
+fails, those already set up are cleaned up and ``StartupError`` says which and why. A
+component whose ``run()`` raises is marked unhealthy and restarted (cleanup, setup, run) after
+an exponential backoff; past ``max_restarts`` the system shuts down and ``ComponentFailure`` is
+raised. Shutdown asks every component to stop accepting work; each receiver then finishes
+when its senders have closed their streams, having served what was queued. The drain is
+bounded by ``shutdown_timeout``; whatever is still running then is cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from autocoder.errors import ComponentFailure, StartupError
+from autocoder.logging import mask_secrets
+from autocoder.runtime.component import ComposedComponent
+from autocoder.runtime.messages import error_reply
+from autocoder.runtime.wiring import Inbound
+
+MAX_BACKOFF_SECONDS = 30.0
+CLEANUP_TIMEOUT_SECONDS = 10.0
+
+log = structlog.get_logger("autocoder")
+
+
+class Supervisor:
+    """Runs a list of wired components; ``run`` returns when they have all stopped."""
+
+    def __init__(self, components: Sequence[ComposedComponent], shutdown_timeout: float) -> None:
+        self.components = list(components)
+        self.shutdown_timeout = shutdown_timeout
+        self.running = False
+        self._stop = anyio.Event()
+        self._failure: ComponentFailure | None = None
+
+    def request_shutdown(self) -> None:
+        """Begin a graceful shutdown (idempotent)."""
+        self._stop.set()
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Set up, serve until shutdown is requested, drain, clean up."""
+        await self._setup_all()
+        try:
+            async with anyio.create_task_group() as tg:
+                for component in self.components:
+                    tg.start_soon(self._keep_running, component)
+                self.running = True
+                task_status.started()
+                await self._stop.wait()
+                self.running = False
+                log.info("system_draining", timeout=self.shutdown_timeout)
+                for component in self.components:
+                    with anyio.CancelScope(shield=True):
+                        await component.stop_accepting()
+                with anyio.move_on_after(self.shutdown_timeout) as drain:
+                    await self._all_stopped.wait()
+                if drain.cancelled_caught:
+                    log.warning("drain_timed_out", timeout=self.shutdown_timeout)
+                tg.cancel_scope.cancel()
+        finally:
+            self.running = False
+            await self._cleanup_all(self.components)
+        if self._failure is not None:
+            raise self._failure
+
+    # -- start-up and clean-up -------------------------------------------------------------
+
+    async def _setup_all(self) -> None:
+        self._all_stopped = anyio.Event()
+        self._stopped_count = 0
+        done: list[ComposedComponent] = []
+        for component in self.components:
+            try:
+                await component.setup()
+            except BaseException as exc:
+                await self._cleanup_all([*done, component])
+                if isinstance(exc, StartupError):
+                    raise
+                if not isinstance(exc, Exception):
+                    raise
+                raise StartupError(
+                    mask_secrets(f"{component.name} ({component.type_name}): {exc}")
+                ) from exc
+            component.is_set_up = True
+            done.append(component)
+            log.debug("component_set_up", component=component.name)
+
+    async def _cleanup_all(self, components: Sequence[ComposedComponent]) -> None:
+        with anyio.CancelScope(shield=True):
+            for component in reversed(components):
+                with anyio.move_on_after(CLEANUP_TIMEOUT_SECONDS):
+                    try:
+                        await component.cleanup()
+                    except Exception:
+                        log.exception("cleanup_failed", component=component.name)
+                component.is_set_up = False
+
+    # -- keeping components running --------------------------------------------------------
+
+    async def _keep_running(self, component: ComposedComponent) -> None:
+        try:
+            await self._run_with_restarts(component)
+        finally:
+            with anyio.CancelScope(shield=True):
+                for outbound in component.send_streams.values():
+                    await outbound.aclose()
+            self._stopped_count += 1
+            if self._stopped_count == len(self.components):
+                self._all_stopped.set()
+
+    async def _run_with_restarts(self, component: ComposedComponent) -> None:
+        restarts = 0
+        while True:
+            try:
+                if restarts:
+                    await component.cleanup()
+                    await component.setup()
+                    component.healthy = True
+                    log.info("component_restarted", component=component.name, restarts=restarts)
+                await component.run()
+                return
+            except Exception as exc:
+                component.healthy = False
+                log.error(
+                    "component_failed", component=component.name, restarts=restarts, exc_info=exc
+                )
+                if restarts >= component.restart.max_restarts or self.shutting_down:
+                    break
+                restarts += 1
+                if component.metrics is not None:
+                    component.metrics.component_restarts.labels(component.name).inc()
+                backoff = component.restart.backoff_seconds * 2 ** (restarts - 1)
+                await anyio.sleep(min(backoff, MAX_BACKOFF_SECONDS))
+        self._failure = ComponentFailure(
+            f"component {component.name!r} failed {restarts + 1} times "
+            f"(max_restarts {component.restart.max_restarts}); shutting down"
+        )
+        self.request_shutdown()
+        await self._answer_unavailable(component)
+
+    async def _answer_unavailable(self, component: ComposedComponent) -> None:
+        """A failed component answers what reaches it until its senders have stopped."""
+
+        async def refuse(inbound: Inbound) -> None:
+            async for envelope in inbound.stream:
+                if envelope.reply is not None:
+                    envelope.reply.set(
+                        error_reply("unavailable", f"component {component.name!r} has failed")
+                    )
+
+        async with anyio.create_task_group() as tg:
+            for inbound in component.receive_streams.values():
+                tg.start_soon(refuse, inbound)

@@ -1,0 +1,242 @@
+"""System: a blueprint's components, wired and supervised; the Python API of SPEC section 9.
+
+::
+
+    async with System.from_file("blueprint.yaml") as system:   # set up and serving
+        store = system.components["task_store"]
+        reply = await store.process_item({"action": "create", "data": {"title": "x"}})
+    # leaving the block drains and cleans up
+
+``run_blueprint`` is the body of ``autocoder run``: it adds signal handling (the first
+SIGINT/SIGTERM drains, a second exits at once) and prints each component's URLs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from autocoder.blueprint.model import Binding
+from autocoder.logging import LogFormat, configure_logging
+from autocoder.observability.metrics import SystemMetrics
+from autocoder.runtime.component import ComposedComponent
+from autocoder.runtime.supervisor import Supervisor
+from autocoder.runtime.wiring import wire
+
+if TYPE_CHECKING:
+    from autocoder.blueprint.loader import LoadedBlueprint
+
+log = structlog.get_logger("autocoder")
+
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+
+
+class System:
+    """Components bound by streams, run under one supervisor."""
+
+    def __init__(
+        self,
+        name: str,
+        components: Sequence[ComposedComponent],
+        bindings: Sequence[Binding] = (),
+        *,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    ) -> None:
+        self.name = name
+        self.components: dict[str, ComposedComponent] = {c.name: c for c in components}
+        self.bindings = list(bindings)
+        self.shutdown_timeout = shutdown_timeout
+        self.metrics = SystemMetrics()
+        for component in components:
+            component.metrics = self.metrics
+            component.system = self
+        wire(self.components, self.bindings, self.metrics)
+        self._register_gauges()
+        self._supervisor: Supervisor | None = None
+        self._task_group: TaskGroup | None = None
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedBlueprint) -> Self:
+        components = [
+            item.cls(item.spec.name, item.config, restart=item.spec.restart)
+            for item in loaded.components
+        ]
+        for item, component in zip(loaded.components, components, strict=True):
+            component.type_name = item.spec.type
+        spec = loaded.blueprint.system
+        return cls(
+            spec.name, components, spec.bindings, shutdown_timeout=spec.shutdown_timeout
+        )
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+    ) -> Self:
+        """Load and validate a blueprint file (``BlueprintError`` lists every problem)."""
+        from autocoder.blueprint.loader import load_blueprint
+
+        return cls.from_loaded(load_blueprint(path, environ=environ))
+
+    @classmethod
+    def from_text(
+        cls, text: str, filename: str = "<string>", *, environ: Mapping[str, str] | None = None
+    ) -> Self:
+        from autocoder.blueprint.loader import load_blueprint_text
+
+        return cls.from_loaded(load_blueprint_text(text, filename, environ=environ))
+
+    def _register_gauges(self) -> None:
+        def up() -> Any:
+            for component in self.components.values():
+                healthy = component.is_set_up and component.healthy
+                yield (component.name, component.type_name), 1.0 if healthy else 0.0
+
+        def buffers() -> Any:
+            for component in self.components.values():
+                for name, inbound in component.receive_streams.items():
+                    yield (component.name, name), float(inbound.buffer_used())
+
+        self.metrics.component_up.sources.append(up)
+        self.metrics.stream_buffer_used.sources.append(buffers)
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._supervisor is not None and self._supervisor.running
+
+    def is_ready(self) -> bool:
+        """Every component set up and serving, and every store connected."""
+        if not self.running:
+            return False
+        for component in self.components.values():
+            if not component.is_set_up:
+                return False
+            if component.get_health_status().get("store_connected") is False:
+                return False
+        return True
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        return {name: c.get_health_status() for name, c in self.components.items()}
+
+    # -- running ---------------------------------------------------------------------------
+
+    def request_shutdown(self) -> None:
+        """Begin a graceful shutdown: stop accepting, drain, clean up."""
+        if self._supervisor is not None:
+            self._supervisor.request_shutdown()
+
+    async def serve(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        """Set up, serve until ``request_shutdown()``, drain and clean up."""
+        self._supervisor = Supervisor(list(self.components.values()), self.shutdown_timeout)
+        await self._supervisor.run(task_status=task_status)
+
+    async def __aenter__(self) -> Self:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        try:
+            await self._task_group.start(self.serve)
+        except BaseException as exc:
+            try:
+                await self._task_group.__aexit__(type(exc), exc, exc.__traceback__)
+            except BaseException as group:
+                raise single_exception(group) from None
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        self.request_shutdown()
+        assert self._task_group is not None
+        try:
+            return await self._task_group.__aexit__(exc_type, exc, tb)
+        except BaseException as group:
+            raise single_exception(group) from None
+
+
+def single_exception(exc: BaseException) -> BaseException:
+    """The one exception inside (nested) single-member exception groups, else ``exc``."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _print_start_banner(system: System, out: Any = None) -> None:
+    out = out or sys.stdout
+    print(f"autocoder: system {system.name!r} is up", file=out)
+    width = max(len(name) for name in system.components)
+    for name, component in system.components.items():
+        urls = "  ".join(component.urls())
+        print(f"  {name:<{width}}  {component.type_name:<16} {urls}".rstrip(), file=out)
+    out.flush()
+
+
+class _PrintBannerWhenStarted:
+    """A task status that prints the start banner once every component serves."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+
+    def started(self, value: object = None) -> None:
+        _print_start_banner(self.system)
+
+
+async def _serve_until_signalled(system: System) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tg:
+
+            async def watch_signals() -> None:
+                count = 0
+                async for signum in signals:
+                    count += 1
+                    if count == 1:
+                        log.info("shutdown_requested", signal=signal.Signals(signum).name)
+                        system.request_shutdown()
+                    else:
+                        log.warning("second_signal_exiting_now")
+                        os._exit(1)
+
+            tg.start_soon(watch_signals)
+            try:
+                await system.serve(task_status=_PrintBannerWhenStarted(system))
+            finally:
+                tg.cancel_scope.cancel()
+
+
+def run_blueprint(
+    path: str | os.PathLike[str],
+    *,
+    log_format: LogFormat | None = None,
+    log_level: str = "info",
+) -> int:
+    """``autocoder run``: serve the blueprint until signalled; the process exit code."""
+    configure_logging(log_format, log_level)
+    system = System.from_file(Path(path))
+    try:
+        anyio.run(_serve_until_signalled, system, backend_options=_backend_options())
+    except BaseException as exc:
+        raise single_exception(exc) from None
+    return 0
+
+
+def _backend_options() -> dict[str, Any]:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return {}
+    return {"use_uvloop": True}

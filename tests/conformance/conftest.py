@@ -1,0 +1,80 @@
+"""The backends the conformance suite runs on, and the fixtures its tests use.
+
+Every test in this folder runs once per backend: memory, and whatever
+``tests/conformance/backends.py`` adds (SQLite, PostgreSQL, MariaDB). A backend is a
+``pytest.param`` whose value is a callable ``make(tmp_path)`` returning an async context manager
+that yields a Store config on fresh storage (a new file or a uniquely named table) and removes
+that storage on exit. Nothing in the tests knows which backend runs, except through
+``StoreFactory.durable`` (memory is not).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autocoder.components.store import Store
+
+MakeConfig = Callable[[Path], contextlib.AbstractAsyncContextManager[dict[str, Any]]]
+
+
+@contextlib.asynccontextmanager
+async def _memory(_tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    yield {"storage_type": "memory"}
+
+
+def _backend_params() -> list[Any]:
+    params: list[Any] = [pytest.param(_memory, id="memory")]
+    try:
+        from tests.conformance.backends import backend_params
+    except ImportError:
+        return params
+    return params + list(backend_params())
+
+
+@dataclass
+class StoreFactory:
+    """Opens Stores on one backend's fresh storage; every store opened is closed at the end."""
+
+    config: dict[str, Any]
+    durable: bool
+    opened: list[Store]
+
+    async def open(self, name: str = "store") -> Store:
+        store = Store(name, dict(self.config))
+        await store.setup()
+        self.opened.append(store)
+        return store
+
+    async def close(self, store: Store) -> None:
+        await store.cleanup()
+        self.opened.remove(store)
+
+
+@pytest.fixture(params=_backend_params())
+async def store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StoreFactory]:
+    make: MakeConfig = request.param
+    async with make(tmp_path) as config:
+        factory = StoreFactory(config, config.get("storage_type") == "database", [])
+        try:
+            yield factory
+        finally:
+            for store in list(factory.opened):
+                await factory.close(store)
+
+
+@pytest.fixture
+async def store(store_factory: StoreFactory) -> Store:
+    return await store_factory.open()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
