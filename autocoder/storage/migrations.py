@@ -19,10 +19,11 @@ A recorded migration whose checksum differs from the blueprint's stops start-up 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -86,7 +87,7 @@ class Migration(BaseModel):
 
 
 def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
-    """Natural order: digit runs compare as numbers, so ``"2"`` < ``"10"`` and ``"1.2"`` < ``"1.10"``."""
+    """Natural order: digit runs compare as numbers (``"2"`` < ``"10"``, ``"1.2"`` < ``"1.10"``)."""
     parts = re.findall(r"\d+|\D+", version)
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
 
@@ -94,7 +95,7 @@ def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
 def check_versions(migrations: Sequence[Migration]) -> list[Migration]:
     """The migrations in natural version order; two versions that order equally are an error."""
     ordered = sorted(migrations, key=lambda m: version_key(m.version))
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in itertools.pairwise(ordered):
         if version_key(before.version) == version_key(after.version):
             raise ValueError(
                 f"migration versions {before.version!r} and {after.version!r} are the same version"
@@ -248,7 +249,9 @@ class MigrationRunner:
         return bool(rows)
 
     async def _recorded(self) -> dict[str, _Recorded]:
-        rows = await self.session.fetch(f"SELECT version, checksum, applied_at FROM {HISTORY_TABLE}")
+        rows = await self.session.fetch(
+            f"SELECT version, checksum, applied_at FROM {HISTORY_TABLE}"
+        )
         return {
             str(version): _Recorded(str(checksum).strip(), str(applied_at))
             for version, checksum, applied_at in rows
@@ -291,6 +294,7 @@ class MigrationRunner:
         if self.dialect == "sqlite":
             yield  # each migration takes SQLite's write lock itself
             return
+        key: int | str
         if self.dialect == "postgresql":
             take, give, key = (
                 "SELECT pg_try_advisory_lock(?)",
@@ -322,10 +326,8 @@ class MigrationRunner:
 
 
 async def _quietly(awaitable: Any) -> None:
-    try:
+    with suppress(Exception):
         await awaitable
-    except Exception:
-        pass
 
 
 def _one_line(exc: BaseException) -> str:
