@@ -46,7 +46,7 @@ def migrate(
         if not chosen:
             known = ", ".join(c.spec.name for c in stores) or "none"
             print(
-                f"error: {path}: no V5EnhancedStore named {component!r} (V5EnhancedStores: {known})",
+                f"error: {path}: no V5EnhancedStore named {component!r} (there are: {known})",
                 file=stderr,
             )
             return 2
