@@ -13,6 +13,7 @@ import pytest
 from autocoder.blueprint.loader import load_blueprint, load_blueprint_text
 from autocoder.errors import BlueprintError, Problem
 from tests.unit import components_for_tests as helpers
+from tests.unit.store_spec_examples import STORE_SPEC_EXAMPLES
 
 ECHO = helpers.type_name(helpers.Echo)
 LISTENER = helpers.type_name(helpers.Listener)
@@ -239,3 +240,11 @@ def test_merge_keys_and_anchors_work() -> None:
     )
     ports = [getattr(c.config, "port", None) for c in loaded.components]
     assert ports == [8001, 8002]
+
+
+@pytest.mark.parametrize("name", list(STORE_SPEC_EXAMPLES))
+def test_store_spec_examples_load_as_written(name: str) -> None:
+    loaded = load_blueprint_text(STORE_SPEC_EXAMPLES[name], f"{name}.yaml", environ={})
+    specs = loaded.blueprint.system.components
+    assert [c.spec for c in loaded.components] == specs
+    assert [c.cls.__name__ for c in loaded.components] == [spec.type for spec in specs]
