@@ -14,11 +14,13 @@ Reply = dict[str, Any]
 class ReplySlot:
     """Where a receiver puts the one reply a caller awaits. The first reply set wins."""
 
-    __slots__ = ("_event", "value")
+    __slots__ = ("_event", "pending", "value")
 
     def __init__(self) -> None:
         self._event = anyio.Event()
         self.value: Reply | None = None
+        #: The deadline tick this slot waits in (see ``deadlines.py``), left when answered.
+        self.pending: dict[ReplySlot, str] | None = None
 
     @property
     def answered(self) -> bool:
@@ -28,6 +30,9 @@ class ReplySlot:
         if self.value is None:
             self.value = reply
             self._event.set()
+            if self.pending is not None:
+                self.pending.pop(self, None)
+                self.pending = None
 
     async def wait(self) -> Reply:
         await self._event.wait()

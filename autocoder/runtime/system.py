@@ -29,6 +29,7 @@ from autocoder.blueprint.model import Binding
 from autocoder.logging import LogFormat, configure_logging
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.runtime.component import ComposedComponent
+from autocoder.runtime.deadlines import Deadlines
 from autocoder.runtime.supervisor import Supervisor
 from autocoder.runtime.wiring import wire
 
@@ -59,7 +60,8 @@ class System:
         for component in components:
             component.metrics = self.metrics
             component.system = self
-        wire(self.components, self.bindings, self.metrics)
+        self.deadlines = Deadlines()
+        wire(self.components, self.bindings, self.metrics, self.deadlines)
         self._register_gauges()
         self._supervisor: Supervisor | None = None
         self._task_group: TaskGroup | None = None
@@ -140,7 +142,12 @@ class System:
     async def serve(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         """Set up, serve until ``request_shutdown()``, drain and clean up."""
         self._supervisor = Supervisor(list(self.components.values()), self.shutdown_timeout)
-        await self._supervisor.run(task_status=task_status)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.deadlines.run)
+            try:
+                await self._supervisor.run(task_status=task_status)
+            finally:
+                tg.cancel_scope.cancel()
 
     async def __aenter__(self) -> Self:
         self._task_group = anyio.create_task_group()

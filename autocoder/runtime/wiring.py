@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from autocoder.runtime.deadlines import Deadlines
 from autocoder.runtime.messages import Envelope, Message, Reply, ReplySlot, error_reply
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class Outbound:
     name: str
     targets: list[_Target] = field(default_factory=list)
     sent: _Counter = field(default_factory=_NoCounter)
+    #: Keeps reply time limits for the whole system; without it, a cancel scope per request.
+    deadlines: Deadlines | None = None
 
     @property
     def receivers(self) -> list[str]:
@@ -75,32 +78,37 @@ class Outbound:
         """Deliver ``message`` with a reply slot and await the first reply, within ``timeout``."""
         slot = ReplySlot()
         envelope = Envelope(message, slot, self.sender)
-        deadline = anyio.current_time() + timeout
+        remaining = timeout
         try:
             for target in self.targets:
                 try:
                     target.stream.send_nowait(envelope)
                 except anyio.WouldBlock:
-                    with anyio.move_on_after(deadline - anyio.current_time()):
+                    # The slow path: wait for room, within what is left of the timeout.
+                    started = anyio.current_time()
+                    with anyio.move_on_after(remaining):
                         await target.stream.send(envelope)
-                        continue
-                    return error_reply(
-                        "unavailable",
-                        f"{target.receiver!r} is not taking messages: its {self.name!r} buffer "
-                        f"stayed full for {timeout:g}s",
-                    )
+                    remaining -= anyio.current_time() - started
+                    if remaining <= 0:
+                        return error_reply(
+                            "unavailable",
+                            f"{target.receiver!r} is not taking messages: its {self.name!r} "
+                            f"buffer stayed full for {timeout:g}s",
+                        )
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             return error_reply(
-                "unavailable", f"{', '.join(self.receivers)!s} stopped receiving on {self.name!r}"
+                "unavailable", f"{', '.join(self.receivers)} stopped receiving on {self.name!r}"
             )
         self.sent.inc()
         if slot.value is not None:
             return slot.value
-        with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+        late = f"no reply from {', '.join(self.receivers)} within {timeout:g}s"
+        if self.deadlines is not None:
+            self.deadlines.add(slot, remaining, late)
             return await slot.wait()
-        return error_reply(
-            "timeout", f"no reply from {', '.join(self.receivers)} within {timeout:g}s"
-        )
+        with anyio.move_on_after(remaining):
+            return await slot.wait()
+        return error_reply("timeout", late)
 
     async def aclose(self) -> None:
         for target in self.targets:
@@ -111,6 +119,7 @@ def wire(
     components: dict[str, ComposedComponent],
     bindings: list[Binding],
     metrics: SystemMetrics | None = None,
+    deadlines: Deadlines | None = None,
 ) -> None:
     """Create the streams of ``bindings`` and hand them to the components' stream dicts."""
     sends: dict[tuple[str, str], MemoryObjectSendStream[Envelope]] = {}
@@ -136,7 +145,7 @@ def wire(
                 if metrics
                 else _NoCounter()
             )
-            outbound = Outbound(sender.name, binding.stream_name, sent=sent)
+            outbound = Outbound(sender.name, binding.stream_name, sent=sent, deadlines=deadlines)
             sender.send_streams[binding.stream_name] = outbound
         outbound.targets.append(_Target(receiver.name, sends[key].clone()))
     # Only the clones held by senders keep a stream open.

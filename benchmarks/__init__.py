@@ -1,0 +1,1 @@
+"""Reproducible benchmarks, each printed beside a baseline measured in the same run."""
