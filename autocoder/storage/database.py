@@ -54,9 +54,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import databases
 
-from autocoder.errors import AutocoderError, DatabaseConnectionError, StoreError, Unavailable
+from autocoder.errors import DatabaseConnectionError, StoreError, Unavailable
 from autocoder.storage.dialects import DATABASES_SCHEME, Dialect, dialect_of, placeholders
-from autocoder.storage.errors import mask, pool_exhausted, translate
+from autocoder.storage.errors import is_driver_error, mask, pool_exhausted, translate
 
 DEFAULT_PORTS: dict[Dialect, int] = {"postgresql": 5432, "mysql": 3306, "sqlite": 0}
 
@@ -98,13 +98,13 @@ class Database:
         self.dialect: Dialect = dialect_of(url, database_type)
         if min_size < 0 or max_size < 1 or min_size > max_size:
             raise ValueError(f"invalid pool bounds min_size={min_size} max_size={max_size}")
+        _, _, rest = url.partition(":")
+        self._url = f"{DATABASES_SCHEME[self.dialect]}:{rest}"
         parts = urlsplit(url)
-        self._url = urlunsplit(parts._replace(scheme=DATABASES_SCHEME[self.dialect]))
         self._password = parts.password
         self.safe_url = _safe_url(url)
         if self.dialect == "sqlite":
-            self.host_port = parts.path[1:] if parts.path.startswith("/") else parts.path
-            self.host_port = self.host_port or ":memory:"
+            self.host_port = databases.DatabaseURL(self._url).database or ":memory:"
         else:
             host = parts.hostname or "localhost"
             self.host_port = f"{host}:{parts.port or DEFAULT_PORTS[self.dialect]}"
@@ -213,6 +213,8 @@ class Database:
             self.connected = False
             raise pool_exhausted(self.host_port, self.max_size, self.timeout) from exc
         except Exception as exc:
+            if not is_driver_error(exc):
+                raise
             raise self.error(exc) from exc
 
     async def release(self, raw: Any) -> None:
@@ -327,7 +329,7 @@ class _Lease:
         if exc is None:
             db.connected = True
             return
-        if isinstance(exc, Exception) and not isinstance(exc, AutocoderError):
+        if is_driver_error(exc):
             raise db.error(exc) from exc
 
     async def _give_back(self, *, broken: bool) -> None:

@@ -131,6 +131,8 @@ def classify(exc: BaseException) -> type[StoreError]:
         return Unavailable
     if isinstance(exc, TimeoutError):
         return StoreTimeout
+    if type(exc) is ValueError and "connection" in str(exc):
+        return Unavailable
     return InternalError
 
 
@@ -159,18 +161,32 @@ def pool_exhausted(target: str, max_size: int, timeout: float) -> Unavailable:
     )
 
 
+_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    pymysql.err.MySQLError,
+    sqlite3.Error,
+    OSError,
+    TimeoutError,
+)
+
+
+def is_driver_error(exc: BaseException) -> bool:
+    """Whether ``exc`` came from a database driver or the connection under it."""
+    if isinstance(exc, AutocoderError):
+        return False
+    if isinstance(exc, _DRIVER_ERRORS):
+        return True
+    # aiosqlite raises ValueError("no active connection") on a closed connection.
+    return type(exc) is ValueError and "connection" in str(exc)
+
+
 @contextmanager
 def translate_errors(target: str, secret: str | None = None) -> Iterator[None]:
     """Run a block, re-raising driver exceptions as ``autocoder.errors`` classes."""
     try:
         yield
-    except AutocoderError:
-        raise
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, pymysql.err.MySQLError) as exc:
-        raise translate(exc, target, secret) from exc
-    except (sqlite3.Error, OSError, TimeoutError) as exc:
-        raise translate(exc, target, secret) from exc
-    except ValueError as exc:  # aiosqlite: "no active connection"
-        if "connection" not in str(exc):
+    except Exception as exc:
+        if not is_driver_error(exc):
             raise
-        raise Unavailable(f"database unavailable at {target}: {mask(str(exc), secret)}") from exc
+        raise translate(exc, target, secret) from exc

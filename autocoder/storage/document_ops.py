@@ -1,0 +1,360 @@
+"""Record operations on one driver connection, one class per dialect.
+
+Each class runs the pre-written statements of ``document_sql`` straight on the driver
+connection (asyncpg, aiomysql, aiosqlite): no SQLAlchemy compilation, one round trip for most
+operations. ``expected_version`` is always checked by the database in the same statement that
+changes the row (``WHERE … AND version = ?``); when no row changed, a second look tells
+``NotFound`` from ``VersionConflict``.
+
+PostgreSQL merges with ``jsonb ||`` in one statement. MySQL and SQLite merge in Python and
+write back with a compare-and-set on the version read (retried when another writer got there
+first); MySQL reads ``FOR UPDATE`` so the loop also ends inside a transaction.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from autocoder.errors import (
+    Conflict,
+    InternalError,
+    NotFound,
+    StoreError,
+    ValidationFailed,
+    VersionConflict,
+)
+from autocoder.storage.backend import ListQuery, Record
+from autocoder.storage.document_sql import list_query
+
+if TYPE_CHECKING:
+    from autocoder.storage.documents import SqlDocumentBackend
+
+_CAS_ATTEMPTS = 100
+
+
+def dumps(data: dict[str, Any]) -> str:
+    return orjson.dumps(data).decode()
+
+
+def conflict(record_id: str) -> Conflict:
+    return Conflict(f"a record with id {record_id!r} exists", id=record_id)
+
+
+def version_conflict(record_id: str, current: int, expected: int) -> VersionConflict:
+    return VersionConflict(
+        f"record {record_id!r} is at version {current}, not the expected {expected}",
+        id=record_id,
+        current_version=current,
+    )
+
+
+class DocumentOps:
+    """The operations of ``autocoder.storage.backend.Operations`` on one connection."""
+
+    def __init__(self, backend: SqlDocumentBackend, raw: Any) -> None:
+        self.backend = backend
+        self.sql = backend.statements
+        self.raw = raw
+
+    def _check(self, collection: str) -> None:
+        if collection != self.backend.table_name:
+            raise ValidationFailed(f"unknown collection {collection!r}")
+
+    def _driver_error(self, exc: Exception) -> StoreError:
+        return self.backend.db.error(exc)
+
+    async def _missing_or_conflict(
+        self, action: str, tenant: str, record_id: str, expected: int | None
+    ) -> StoreError | NotFound:
+        current = None if expected is None else await self._version(tenant, record_id)
+        if current is None or expected is None:
+            return NotFound(action, record_id)
+        return version_conflict(record_id, current, expected)
+
+    async def _version(self, tenant: str, record_id: str) -> int | None:
+        raise NotImplementedError
+
+    async def create(
+        self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
+    ) -> Record:
+        raise NotImplementedError
+
+    async def get(self, collection: str, tenant: str, record_id: str) -> Record | None:
+        raise NotImplementedError
+
+    async def write(
+        self,
+        collection: str,
+        tenant: str,
+        record_id: str,
+        data: dict[str, Any],
+        *,
+        merge: bool,
+        expected_version: int | None,
+    ) -> Record:
+        raise NotImplementedError
+
+    async def delete(
+        self, collection: str, tenant: str, record_id: str, expected_version: int | None
+    ) -> Record:
+        raise NotImplementedError
+
+    async def list(self, collection: str, tenant: str, query: ListQuery) -> list[Record]:
+        self._check(collection)
+        backend = self.backend
+        sql, args = list_query(backend.dialect, backend.table_name, backend.mariadb, tenant, query)
+        rows = await self._rows(sql, args)
+        return [Record(row[0], orjson.loads(row[1]), row[2]) for row in rows]
+
+    async def _rows(self, sql: str, args: builtins.list[Any]) -> builtins.list[Any]:
+        raise NotImplementedError
+
+
+class PostgresOps(DocumentOps):
+    """asyncpg: one statement per operation, prepared and cached by the driver."""
+
+    async def _version(self, tenant: str, record_id: str) -> int | None:
+        value: int | None = await self.raw.fetchval(self.sql.version, tenant, record_id)
+        return value
+
+    async def _rows(self, sql: str, args: builtins.list[Any]) -> builtins.list[Any]:
+        rows: builtins.list[Any] = await self.raw.fetch(sql, *args)
+        return rows
+
+    async def get(self, collection: str, tenant: str, record_id: str) -> Record | None:
+        self._check(collection)
+        row = await self.raw.fetchrow(self.sql.get, tenant, record_id)
+        return None if row is None else Record(record_id, orjson.loads(row[0]), row[1])
+
+    async def create(
+        self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
+    ) -> Record:
+        self._check(collection)
+        text = dumps(data)
+        if record_id is None:
+            while True:  # a generated id taken by a chosen one: take the next
+                new_id = await self.raw.fetchval(self.sql.insert_generated, tenant, text)
+                if new_id is not None:
+                    return Record(new_id, dict(data), 1)
+        status: str = await self.raw.execute(self.sql.insert, tenant, record_id, text)
+        if status.endswith(" 0"):
+            raise conflict(record_id)
+        return Record(record_id, dict(data), 1)
+
+    async def write(
+        self,
+        collection: str,
+        tenant: str,
+        record_id: str,
+        data: dict[str, Any],
+        *,
+        merge: bool,
+        expected_version: int | None,
+    ) -> Record:
+        self._check(collection)
+        text = dumps(data)
+        if merge:
+            row = await self.raw.fetchrow(self.sql.merge, tenant, record_id, text, expected_version)
+            if row is not None:
+                return Record(record_id, orjson.loads(row[0]), row[1])
+        else:
+            version = await self.raw.fetchval(
+                self.sql.replace, tenant, record_id, text, expected_version
+            )
+            if version is not None:
+                return Record(record_id, dict(data), version)
+        action = "update" if merge else "replace"
+        raise await self._missing_or_conflict(action, tenant, record_id, expected_version)
+
+    async def delete(
+        self, collection: str, tenant: str, record_id: str, expected_version: int | None
+    ) -> Record:
+        self._check(collection)
+        row = await self.raw.fetchrow(self.sql.delete, tenant, record_id, expected_version)
+        if row is None:
+            raise await self._missing_or_conflict("delete", tenant, record_id, expected_version)
+        return Record(record_id, orjson.loads(row[0]), row[1])
+
+
+class CompareAndSetOps(DocumentOps):
+    """MySQL and SQLite: merges computed here and written back only over the version read."""
+
+    async def _read(self, tenant: str, record_id: str) -> tuple[str, int] | None:
+        raise NotImplementedError
+
+    async def _swap(self, sql: str, args: tuple[Any, ...]) -> bool:
+        """Run an UPDATE/DELETE guarded by ``version = ?``; whether it changed a row."""
+        raise NotImplementedError
+
+    async def _current(
+        self, action: str, tenant: str, record_id: str, expected: int | None
+    ) -> tuple[str, int]:
+        row = await self._read(tenant, record_id)
+        if row is None:
+            raise NotFound(action, record_id)
+        if expected is not None and row[1] != expected:
+            raise version_conflict(record_id, row[1], expected)
+        return row
+
+    async def write(
+        self,
+        collection: str,
+        tenant: str,
+        record_id: str,
+        data: dict[str, Any],
+        *,
+        merge: bool,
+        expected_version: int | None,
+    ) -> Record:
+        self._check(collection)
+        action = "update" if merge else "replace"
+        for _ in range(_CAS_ATTEMPTS):
+            text, version = await self._current(action, tenant, record_id, expected_version)
+            new_data = {**orjson.loads(text), **data} if merge else dict(data)
+            if await self._swap(self.sql.merge, (dumps(new_data), tenant, record_id, version)):
+                return Record(record_id, new_data, version + 1)
+        raise Conflict(f"record {record_id!r} kept changing during {action}; retry")
+
+    async def delete(
+        self, collection: str, tenant: str, record_id: str, expected_version: int | None
+    ) -> Record:
+        self._check(collection)
+        for _ in range(_CAS_ATTEMPTS):
+            text, version = await self._current("delete", tenant, record_id, expected_version)
+            if await self._swap(self.sql.delete, (tenant, record_id, version)):
+                return Record(record_id, orjson.loads(text), version)
+        raise Conflict(f"record {record_id!r} kept changing during delete; retry")
+
+
+class MySqlOps(CompareAndSetOps):
+    """aiomysql: a cursor per statement; generated ids from a counter row."""
+
+    async def _rows(self, sql: str, args: builtins.list[Any]) -> builtins.list[Any]:
+        async with self.raw.cursor() as cursor:
+            await cursor.execute(sql, args)
+            rows: builtins.list[Any] = await cursor.fetchall()
+            return rows
+
+    async def _version(self, tenant: str, record_id: str) -> int | None:
+        rows = await self._rows(self.sql.version, [tenant, record_id])
+        return int(rows[0][0]) if rows else None
+
+    async def _read(self, tenant: str, record_id: str) -> tuple[str, int] | None:
+        async with self.raw.cursor() as cursor:
+            await cursor.execute(self.backend.get_for_update, (tenant, record_id))
+            row = await cursor.fetchone()
+        return None if row is None else (row[0], int(row[1]))
+
+    async def _swap(self, sql: str, args: tuple[Any, ...]) -> bool:
+        async with self.raw.cursor() as cursor:
+            return bool(await cursor.execute(sql, args))
+
+    async def get(self, collection: str, tenant: str, record_id: str) -> Record | None:
+        self._check(collection)
+        async with self.raw.cursor() as cursor:
+            await cursor.execute(self.sql.get, (tenant, record_id))
+            row = await cursor.fetchone()
+        return None if row is None else Record(record_id, orjson.loads(row[0]), int(row[1]))
+
+    async def reserve(self, count: int) -> int:
+        """Take ``count`` generated ids; returns the last (they end at it)."""
+        async with self.raw.cursor() as cursor:
+            if not await cursor.execute(self.sql.reserve, (count, self.backend.table_name)):
+                await cursor.execute(self.backend.counter_row, (self.backend.table_name,))
+                await cursor.execute(self.sql.reserve, (count, self.backend.table_name))
+            return int(cursor.lastrowid)
+
+    async def create(
+        self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
+    ) -> Record:
+        self._check(collection)
+        text = dumps(data)
+        generated = record_id is None
+        for _ in range(_CAS_ATTEMPTS):
+            new_id = str(await self.reserve(1)) if record_id is None else record_id
+            try:
+                async with self.raw.cursor() as cursor:
+                    await cursor.execute(self.sql.insert, (tenant, new_id, text))
+            except Exception as exc:
+                error = self._driver_error(exc)
+                if isinstance(error, Conflict) and generated:
+                    continue
+                raise (conflict(new_id) if isinstance(error, Conflict) else error) from exc
+            return Record(new_id, dict(data), 1)
+        raise InternalError("no free id found for a generated create")
+
+
+class SqliteOps(CompareAndSetOps):
+    """aiosqlite: every operation one call into its thread (``RETURNING`` gives the result)."""
+
+    async def _rows(
+        self, sql: str, args: builtins.list[Any] | tuple[Any, ...]
+    ) -> builtins.list[Any]:
+        rows: builtins.list[Any] = list(await self.raw.execute_fetchall(sql, args))
+        return rows
+
+    async def _version(self, tenant: str, record_id: str) -> int | None:
+        rows = await self._rows(self.sql.version, (tenant, record_id))
+        return int(rows[0][0]) if rows else None
+
+    async def _read(self, tenant: str, record_id: str) -> tuple[str, int] | None:
+        rows = await self._rows(self.sql.get, (tenant, record_id))
+        return (rows[0][0], int(rows[0][1])) if rows else None
+
+    async def _swap(self, sql: str, args: tuple[Any, ...]) -> bool:
+        return bool(await self._rows(sql + " RETURNING 1" if "RETURNING" not in sql else sql, args))
+
+    async def get(self, collection: str, tenant: str, record_id: str) -> Record | None:
+        self._check(collection)
+        rows = await self._rows(self.sql.get, (tenant, record_id))
+        return Record(record_id, orjson.loads(rows[0][0]), rows[0][1]) if rows else None
+
+    async def create(
+        self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
+    ) -> Record:
+        self._check(collection)
+        text = dumps(data)
+        if record_id is not None:
+            if not await self._rows(self.sql.insert, (tenant, record_id, text)):
+                raise conflict(record_id)
+            return Record(record_id, dict(data), 1)
+        step = 1
+        while True:  # sqlite_sequence + step, skipping ids already chosen in this tenant
+            rows = await self._rows(self.sql.insert_generated, (tenant, text, step))
+            if rows:
+                return Record(rows[0][0], dict(data), 1)
+            step += 1
+
+    async def write(
+        self,
+        collection: str,
+        tenant: str,
+        record_id: str,
+        data: dict[str, Any],
+        *,
+        merge: bool,
+        expected_version: int | None,
+    ) -> Record:
+        if merge:
+            return await super().write(
+                collection, tenant, record_id, data, merge=True, expected_version=expected_version
+            )
+        self._check(collection)
+        rows = await self._rows(
+            self.sql.replace, (dumps(data), tenant, record_id, expected_version)
+        )
+        if rows:
+            return Record(record_id, dict(data), rows[0][0])
+        raise await self._missing_or_conflict("replace", tenant, record_id, expected_version)
+
+    async def delete(
+        self, collection: str, tenant: str, record_id: str, expected_version: int | None
+    ) -> Record:
+        self._check(collection)
+        rows = await self._rows(self.sql.delete, (tenant, record_id, expected_version))
+        if rows:
+            return Record(record_id, orjson.loads(rows[0][0]), rows[0][1])
+        raise await self._missing_or_conflict("delete", tenant, record_id, expected_version)
