@@ -82,15 +82,14 @@ class Supervisor:
         for component in self.components:
             try:
                 await component.setup()
-            except BaseException as exc:
+            except Exception as exc:
                 await self._cleanup_all([*done, component])
-                if isinstance(exc, StartupError):
-                    raise
-                if not isinstance(exc, Exception):
-                    raise
-                raise StartupError(
-                    mask_secrets(f"{component.name} ({component.type_name}): {exc}")
-                ) from exc
+                where = f"{component.name} ({component.type_name})"
+                error_class = type(exc) if isinstance(exc, StartupError) else StartupError
+                raise error_class(mask_secrets(f"{where}: {exc}")) from exc
+            except BaseException:
+                await self._cleanup_all([*done, component])
+                raise
             component.is_set_up = True
             done.append(component)
             log.debug("component_set_up", component=component.name)

@@ -1,0 +1,42 @@
+"""Custom components that the end-to-end tests name in blueprints (``tests.e2e.components:X``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from autocoder import ComponentConfig, ComposedComponent
+
+
+class Producer(ComposedComponent):
+    """Creates ``count`` records through its ``input`` binding, then writes the replies."""
+
+    description = "Creates records in a store and writes the replies to a file."
+
+    class Config(ComponentConfig):
+        count: int = Field(default=3, ge=1)
+        output: str
+
+    async def run(self) -> None:
+        replies = []
+        for i in range(self.config.count):
+            message = {"action": "create", "data": {"title": f"task {i}"}}
+            replies.append(await self.request("input", message))
+        replies.append(await self.request("input", {"action": "list"}))
+        Path(self.config.output).write_text(json.dumps(replies))
+        await self.stopped_accepting().wait()
+
+
+class Auditor(ComposedComponent):
+    """Appends every change event it receives to a file, one JSON line each."""
+
+    class Config(ComponentConfig):
+        output: str
+
+    async def process_item(self, item: Any) -> None:
+        with open(self.config.output, "a") as out:
+            out.write(json.dumps(item) + "\n")
+        return None
