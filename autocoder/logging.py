@@ -51,9 +51,9 @@ def mask_event(
     return event_dict
 
 
-def _mask_rendered(_logger: Any, _method: str, rendered: str) -> str:
+def _mask_rendered(_logger: Any, _method: str, rendered: Any) -> Any:
     # Tracebacks are rendered text: mask what reached them too.
-    return mask_secrets(rendered)
+    return mask_secrets(rendered) if isinstance(rendered, str) else rendered
 
 
 def configure_logging(log_format: LogFormat | None = None, level: str = "info") -> None:

@@ -77,9 +77,7 @@ class System:
         for item, component in zip(loaded.components, components, strict=True):
             component.type_name = item.spec.type
         spec = loaded.blueprint.system
-        return cls(
-            spec.name, components, spec.bindings, shutdown_timeout=spec.shutdown_timeout
-        )
+        return cls(spec.name, components, spec.bindings, shutdown_timeout=spec.shutdown_timeout)
 
     @classmethod
     def from_file(

@@ -126,9 +126,7 @@ class Actions:
             return {"status": "success"}, [Change("deleted", collection, tenant, record)]
         raise ValidationFailed(f"action {message.action!r} cannot be used here")
 
-    async def _list(
-        self, ops: Operations, collection: str, tenant: str, message: m.List
-    ) -> Reply:
+    async def _list(self, ops: Operations, collection: str, tenant: str, message: m.List) -> Reply:
         order_by = message.order_by
         descending = bool(order_by and order_by.startswith("-"))
         query = ListQuery(
@@ -155,9 +153,7 @@ class Actions:
         if "id" in data:
             inner = m.record_id(data.pop("id"), "data.id")
             if record_id is not None and inner != record_id:
-                raise ValidationFailed(
-                    f"the message id {record_id!r} and data.id {inner!r} differ"
-                )
+                raise ValidationFailed(f"the message id {record_id!r} and data.id {inner!r} differ")
             record_id = inner
         return record_id, data
 
@@ -167,7 +163,9 @@ class Actions:
         if "id" in data:
             inner = data.pop("id")
             if str(inner) != record_id:
-                raise ValidationFailed(f"data.id {inner!r} differs from the record id; ids never change")
+                raise ValidationFailed(
+                    f"data.id {inner!r} differs from the record id; ids never change"
+                )
         return data
 
     async def _batch(self, message: m.Batch) -> tuple[Reply, list[Change]]:

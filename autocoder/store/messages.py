@@ -91,7 +91,9 @@ class Describe(_Message):
 
 class Batch(_Message):
     action: Literal["batch"]
-    operations: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_BATCH_OPERATIONS)]
+    operations: Annotated[
+        list[dict[str, Any]], Field(min_length=1, max_length=MAX_BATCH_OPERATIONS)
+    ]
 
 
 SingleAction = Create | Get | Update | Replace | Delete | List
@@ -125,9 +127,7 @@ def _describe_errors(error: ValidationError) -> str:
 def parse_message(message: Any, *, allowed: tuple[str, ...] = ACTION_NAMES) -> Action:
     """Validate an action message; raise ``ValidationFailed`` or ``UnknownAction``."""
     if not isinstance(message, dict):
-        raise ValidationFailed(
-            f"an action message must be an object, not {type(message).__name__}"
-        )
+        raise ValidationFailed(f"an action message must be an object, not {type(message).__name__}")
     action = message.get("action")
     if action is None:
         raise ValidationFailed("the message has no 'action'")
@@ -143,6 +143,7 @@ def parse_message(message: Any, *, allowed: tuple[str, ...] = ACTION_NAMES) -> A
     except ValidationError as exc:
         raise ValidationFailed(f"invalid {action} message: {_describe_errors(exc)}") from None
     return parsed
+
 
 SINGLE_ACTION_NAMES: tuple[str, ...] = ("create", "get", "update", "replace", "delete", "list")
 _RECORD_ID: TypeAdapter[str] = TypeAdapter(RecordId)

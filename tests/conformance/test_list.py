@@ -46,7 +46,9 @@ async def test_where_is_type_strict_equality_on_all_fields(store: Store) -> None
 
 async def test_where_on_strings_null_and_id(store: Store) -> None:
     ids = await _fill(store, [{"s": "a"}, {"s": None}, {"s": "b"}])
-    assert [r["id"] for r in (await store.process_item({"action": "list", "where": {"s": "b"}}))["data"]] == [ids[2]]
+    assert [
+        r["id"] for r in (await store.process_item({"action": "list", "where": {"s": "b"}}))["data"]
+    ] == [ids[2]]
     nulls = await store.process_item({"action": "list", "where": {"s": None}})
     assert [r["id"] for r in nulls["data"]] == [ids[1]]
     by_id = await store.process_item({"action": "list", "where": {"id": ids[0]}})

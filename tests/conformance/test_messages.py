@@ -32,9 +32,7 @@ pytestmark = pytest.mark.anyio
         ({"action": "create", "data": {"id": ""}}, "validation_error"),
     ],
 )
-async def test_bad_messages_get_error_replies(
-    store: Store, message: Any, error_type: str
-) -> None:
+async def test_bad_messages_get_error_replies(store: Store, message: Any, error_type: str) -> None:
     reply = await store.process_item(message)
     assert reply["status"] == "error"
     assert reply["error_type"] == error_type

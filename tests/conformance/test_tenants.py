@@ -43,5 +43,9 @@ async def test_a_batch_stays_in_its_tenant(store: Store) -> None:
         }
     )
     assert reply["status"] == "success"
-    assert (await store.process_item({"action": "get", "tenant": "t1", "id": "x"}))["status"] == "success"
-    assert (await store.process_item({"action": "get", "tenant": "t2", "id": "x"}))["status"] == "not_found"
+    assert (await store.process_item({"action": "get", "tenant": "t1", "id": "x"}))[
+        "status"
+    ] == "success"
+    assert (await store.process_item({"action": "get", "tenant": "t2", "id": "x"}))[
+        "status"
+    ] == "not_found"

@@ -112,7 +112,7 @@ def test_a_setup_failure_exits_one_with_a_single_line(tmp_path: Path) -> None:
         )
     )
     process = _start(blueprint, tmp_path)
-    out, err = process.communicate(timeout=60)
+    _out, err = process.communicate(timeout=60)
     assert process.returncode == 1
     error_lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1, err

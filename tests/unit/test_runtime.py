@@ -218,18 +218,30 @@ async def test_message_metrics_are_counted() -> None:
         await source.request("input", {"action": "get"})
         await source.send("input", {"action": "get"})
         registry = system.metrics.registry
-        assert registry.get_sample_value(
-            "autocoder_messages_sent_total", {"component": "source", "stream": "input"}
-        ) == 2
+        assert (
+            registry.get_sample_value(
+                "autocoder_messages_sent_total", {"component": "source", "stream": "input"}
+            )
+            == 2
+        )
         with anyio.fail_after(2):
             while len(sink.items) < 2:
                 await anyio.sleep(0.01)
-        assert registry.get_sample_value(
-            "autocoder_messages_received_total", {"component": "sink", "stream": "input"}
-        ) == 2
-        assert registry.get_sample_value(
-            "autocoder_processing_seconds_count", {"component": "sink", "action": "get"}
-        ) == 2
-        assert registry.get_sample_value(
-            "autocoder_component_up", {"component": "sink", "type": "Collector"}
-        ) == 1
+        assert (
+            registry.get_sample_value(
+                "autocoder_messages_received_total", {"component": "sink", "stream": "input"}
+            )
+            == 2
+        )
+        assert (
+            registry.get_sample_value(
+                "autocoder_processing_seconds_count", {"component": "sink", "action": "get"}
+            )
+            == 2
+        )
+        assert (
+            registry.get_sample_value(
+                "autocoder_component_up", {"component": "sink", "type": "Collector"}
+            )
+            == 1
+        )
