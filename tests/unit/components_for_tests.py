@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autocoder.errors import StartupError
 from autocoder.runtime.component import ComponentConfig, ComposedComponent
 
 MODULE = __name__
@@ -91,3 +92,17 @@ class Nested(ComposedComponent):
 
 class NotAComponent:
     """Named in a blueprint, it must be refused: it does not subclass ComposedComponent."""
+
+
+class FailsAtSetup(ComposedComponent):
+    """Cannot start, the way a store fails when its database is unreachable."""
+
+    async def setup(self) -> None:
+        raise StartupError("cannot reach the moon at moon.invalid:5432")
+
+
+class CrashesAtSetup(ComposedComponent):
+    """Has a bug: an unexpected exception at setup."""
+
+    async def setup(self) -> None:
+        raise RuntimeError("a bug in the component")
