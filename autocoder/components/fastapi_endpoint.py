@@ -96,9 +96,8 @@ class FastAPIEndpoint(ComposedComponent):
         return [f"{format_url(self.config.host, self.port)} (docs: /docs)"]
 
     async def setup(self) -> None:
-        self._socket = bind_socket(f"FastAPIEndpoint {self.name}", self.config.host, self.port)
+        self._socket = bind_socket(self.config.host, self.port)
         self.port = self._socket.getsockname()[1]
-        self.is_set_up = True
 
     async def run(self) -> None:
         if self._socket is None or self._stopping:

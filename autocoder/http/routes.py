@@ -25,7 +25,7 @@ from starlette.responses import Response
 from autocoder.http.body import RequestRejected, read_json_object
 from autocoder.http.discovery import Collection
 from autocoder.http.health import SystemView, readiness, system_health
-from autocoder.http.middleware import FORCED_TENANT_KEY, TENANT_KEY
+from autocoder.http.middleware import FORCED_TENANT_KEY, REQUEST_ID_KEY, TENANT_KEY
 from autocoder.http.openapi import (
     ErrorReply,
     NotFoundReply,
@@ -303,7 +303,15 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
         return error_response(422, "validation_error", problems or "invalid request")
 
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # The middleware logs the traceback; the client gets no more than the request id.
+        request_id = request.scope.get(REQUEST_ID_KEY, "")
+        return error_response(
+            500, "internal", f"internal error; the log has details (request {request_id})"
+        )
+
     app.add_exception_handler(RequestRejected, rejected)
+    app.add_exception_handler(Exception, crashed)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
 

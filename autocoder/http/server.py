@@ -28,10 +28,11 @@ except ImportError:  # pragma: no cover - httptools ships with uvicorn[standard]
 __all__ = ["HTTP_PROTOCOL", "InLoopServer", "bind_socket", "format_url", "uvicorn_config"]
 
 
-def bind_socket(owner: str, host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (not yet listening); ``StartupError`` when impossible.
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on ``host:port``; ``StartupError`` when impossible.
 
-    ``owner`` names the component in the message, e.g. ``FastAPIEndpoint api``.
+    The message says where and why (``cannot listen on 127.0.0.1:8000: address already in
+    use``); the supervisor prefixes it with the component's name and type.
     """
     where = f"{host}:{port}"
     try:
@@ -39,7 +40,7 @@ def bind_socket(owner: str, host: str, port: int) -> socket.socket:
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE | socket.AI_NUMERICSERV
         )
     except socket.gaierror as exc:
-        raise StartupError(f"{owner}: cannot listen on {where}: unknown host ({exc})") from None
+        raise StartupError(f"cannot listen on {where}: unknown host ({exc})") from None
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
@@ -57,7 +58,7 @@ def bind_socket(owner: str, host: str, port: int) -> socket.socket:
             if exc.errno == errno.EADDRINUSE
             else (exc.strerror or str(exc)).lower()
         )
-        raise StartupError(f"{owner}: cannot listen on {where}: {reason}") from None
+        raise StartupError(f"cannot listen on {where}: {reason}") from None
     return sock
 
 

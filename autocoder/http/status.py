@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 
 __all__ = [
@@ -37,10 +38,8 @@ ERROR_STATUS: dict[str, int] = {
 RETRY_AFTER_SECONDS = "1"
 
 
-class JSONResponse(Response):
+class JSONResponse(StarletteJSONResponse):
     """A JSON response encoded with orjson (non-JSON values such as datetimes become strings)."""
-
-    media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, default=str)
