@@ -127,10 +127,10 @@ def classify(exc: BaseException) -> type[StoreError]:
         return Unavailable if any(word in text for word in gone) else InternalError
     if isinstance(exc, sqlite3.ProgrammingError):
         return Unavailable if "closed" in str(exc) else InternalError
+    if isinstance(exc, TimeoutError):  # before OSError, its base class
+        return StoreTimeout
     if isinstance(exc, OSError):  # ConnectionRefusedError, resets, DNS failures
         return Unavailable
-    if isinstance(exc, TimeoutError):
-        return StoreTimeout
     if type(exc) is ValueError and "connection" in str(exc):
         return Unavailable
     return InternalError

@@ -1,0 +1,160 @@
+"""Outages: a database that goes away answers ``unavailable`` in bounded time, then comes back.
+
+The outage is real: the backend talks to the server through a TCP relay in this process, and
+"the database goes down" closes the relay's listener and every connection through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import pytest
+
+from autocoder.errors import Unavailable
+from autocoder.storage.documents import SqlDocumentBackend
+from tests.conformance.backends import (
+    MYSQL_URL,
+    POSTGRESQL_URL,
+    drop_table,
+    reachable,
+    unique_table,
+)
+
+pytestmark = pytest.mark.anyio
+BOUND = 15.0  # an operation during an outage must answer well within this (no hang)
+
+
+class Relay:
+    """A TCP relay from a local port to a server, which can be taken down and brought back."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers |= {writer, up_writer}
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.transport.abort()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+
+def through(url: str, relay: Relay) -> str:
+    parts = urlsplit(url)
+    auth = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{relay.port}"))
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(POSTGRESQL_URL, id="postgresql", marks=pytest.mark.postgresql),
+        pytest.param(MYSQL_URL, id="mysql", marks=pytest.mark.mysql),
+    ]
+)
+async def server_url(request: pytest.FixtureRequest) -> str:
+    probe = await reachable(request.param)
+    await probe.disconnect()
+    url: str = request.param
+    return url
+
+
+async def test_an_outage_answers_unavailable_then_service_resumes(server_url: str) -> None:
+    parts = urlsplit(server_url)
+    relay = Relay(parts.hostname or "127.0.0.1", parts.port or 0)
+    await relay.start()
+    table = unique_table()
+    backend = SqlDocumentBackend(through(server_url, relay), table_name=table, pool_timeout=3.0)
+    try:
+        await backend.connect()
+        await backend.create(table, "", "a", {"n": 1})
+
+        await relay.stop()
+        with anyio.fail_after(BOUND):
+            for _ in range(3):  # every operation, not only the first
+                with pytest.raises(Unavailable) as caught:
+                    await backend.get(table, "", "a")
+                assert f"127.0.0.1:{relay.port}" in str(caught.value)
+        assert backend.health()["store_connected"] is False
+
+        await relay.start()
+        with anyio.fail_after(BOUND):
+            record = await backend.get(table, "", "a")
+        assert record is not None and record.data == {"n": 1}
+        assert backend.health()["store_connected"] is True
+    finally:
+        await backend.close()
+        await relay.stop()
+        await drop_table(server_url, table)
+
+
+async def test_start_up_against_a_closed_port_fails_fast_naming_it(server_url: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    scheme = urlsplit(server_url).scheme
+    backend = SqlDocumentBackend(f"{scheme}://app:hunter2@127.0.0.1:{port}/db")
+    with anyio.fail_after(BOUND), pytest.raises(Exception) as caught:
+        await backend.connect()
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    await backend.close()
+
+
+async def test_an_exhausted_pool_answers_unavailable(tmp_path: Path) -> None:
+    backend = SqlDocumentBackend(f"sqlite:///{tmp_path / 's.db'}", pool_timeout=0.2)
+    await backend.connect()
+    try:
+        async with backend.db.connection():
+            with anyio.fail_after(BOUND), pytest.raises(Unavailable, match="pool exhausted"):
+                await backend.get("tasks", "", "x")
+        assert await backend.get("tasks", "", "x") is None
+        assert backend.connected
+    finally:
+        await backend.close()
+
+
+@pytest.mark.postgresql
+async def test_an_exhausted_server_pool_answers_unavailable() -> None:
+    probe = await reachable(POSTGRESQL_URL)
+    await probe.disconnect()
+    table = unique_table()
+    backend = SqlDocumentBackend(
+        POSTGRESQL_URL, table_name=table, pool_max_size=1, pool_timeout=0.2
+    )
+    await backend.connect()
+    try:
+        async with backend.db.connection():
+            assert backend.db.pool_stats().in_use == 1
+            with anyio.fail_after(BOUND), pytest.raises(Unavailable, match="pool exhausted"):
+                await backend.get(table, "", "x")
+        assert backend.db.pool_stats().idle == 1
+    finally:
+        await backend.close()
+        await drop_table(POSTGRESQL_URL, table)
