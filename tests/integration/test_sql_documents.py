@@ -121,11 +121,11 @@ async def test_order_by_sorts_numbers_as_numbers_and_missing_last(
 async def test_an_existing_table_of_another_layout_stops_start_up(
     backend: SqlDocumentBackend, open_backend: Opener
 ) -> None:
-    t = table(backend)
     await backend.db.execute(f"ALTER TABLE {quoted(backend)} DROP COLUMN version")
     again = open_backend()
-    with pytest.raises(DatabaseSchemaValidationError, match="missing column version"):
+    with pytest.raises(DatabaseSchemaValidationError, match="missing column version") as caught:
         await again.connect()
+    assert f"table {table(backend)!r}" in str(caught.value)
     assert not again.connected
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -59,7 +58,7 @@ CASES: list[tuple[BaseException, type[StoreError]]] = [
     (ConnectionRefusedError(111, "Connection refused"), Unavailable),
     (ConnectionResetError(104, "Connection reset by peer"), Unavailable),
     (OSError(113, "No route to host"), Unavailable),
-    (asyncio.TimeoutError(), StoreTimeout),
+    (TimeoutError(), StoreTimeout),
     (ValueError("no active connection"), Unavailable),
 ]
 
