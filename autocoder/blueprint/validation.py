@@ -15,9 +15,12 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from yaml.nodes import Node
 
 from autocoder.blueprint.yamltree import Located, Path
 from autocoder.errors import Problem
@@ -40,48 +43,86 @@ def validation_problems(
     located: Located, error: ValidationError, base: Path, model: type[BaseModel]
 ) -> list[Problem]:
     """Every error of ``error`` (raised validating ``model`` at ``base``) as a located problem."""
-    grouped: dict[tuple[int, int, str, int], list[str]] = {}
-    for number, detail in enumerate(error.errors(include_url=False)):
-        loc = tuple(detail["loc"])
-        path, skipped = _walk(located, base, loc)
-        kind = detail["type"]
-        if kind not in ("missing", "extra_forbidden") and path in located.poisoned:
-            continue
-        node = located.node_at(path)
-        if node is None:
-            continue
-        if kind == "missing" and skipped:
-            message = f"missing required key {skipped[-1]!r}"
-        elif kind == "extra_forbidden" and path in located.keys and path[-1] == loc[-1]:
-            node = located.keys[path]
-            message = _unknown_key(model, loc, str(loc[-1]))
-            path = path[:-1]
-        else:
-            message = _message(detail["msg"])
-        mark = node.start_mark
+    found: list[_Found] = []
+    for detail in error.errors(include_url=False):
+        item = _locate(located, detail, base, model)
+        if item is not None:
+            found.append(item)
+    found = _prefer_deeper_union_members(found)
+    grouped: dict[tuple[int, int, str, Path | int], list[str]] = {}
+    for number, item in enumerate(found):
+        mark = item.node.start_mark
         # Members of one union failing at one node make one problem; others stay apart.
-        in_union = len(skipped) > (1 if kind == "missing" else 0)
-        key = (mark.line + 1, mark.column + 1, describe_path(path), -1 if in_union else number)
+        group: Path | int = item.union if item.union is not None else number
+        key = (mark.line + 1, mark.column + 1, describe_path(item.path), group)
         messages = grouped.setdefault(key, [])
-        if message not in messages:
-            messages.append(message)
+        if item.message not in messages:
+            messages.append(item.message)
     return [
         Problem(located.filename, line, column, f"{where}: {', or '.join(messages)}")
         for (line, column, where, _), messages in grouped.items()
     ]
 
 
-def _walk(located: Located, base: Path, loc: tuple[Any, ...]) -> tuple[Path, list[Any]]:
-    """The longest path of ``loc`` found in the file, and the parts of ``loc`` not found."""
+@dataclass
+class _Found:
+    path: Path  # what the message names
+    node: Node  # where it points
+    message: str
+    union: Path | None  # the path of the union whose member failed, if any
+    mismatch: bool  # a plain "input should be a valid <type>" at the union itself
+
+
+def _locate(
+    located: Located, detail: ErrorDetails, base: Path, model: type[BaseModel]
+) -> _Found | None:
+    loc = tuple(detail["loc"])
+    kind = detail["type"]
+    path, union = _walk(located, base, loc, missing=kind == "missing")
+    if kind not in ("missing", "extra_forbidden") and path in located.poisoned:
+        return None
+    node = located.node_at(path)
+    if node is None:
+        return None
+    if kind == "missing":
+        return _Found(path, node, f"missing required key {loc[-1]!r}", union, False)
+    if kind == "extra_forbidden" and path in located.keys and path[-1] == loc[-1]:
+        message = _unknown_key(model, loc, str(loc[-1]))
+        return _Found(path[:-1], located.keys[path], message, union, False)
+    if loc[-1:] == ("[key]",) and path in located.keys:
+        message = f"key {path[-1]!r}: {_message(detail['msg'])}"
+        return _Found(path[:-1], located.keys[path], message, union, False)
+    mismatch = union == path and kind.endswith("_type")
+    return _Found(path, node, _message(detail["msg"]), union, mismatch)
+
+
+def _walk(
+    located: Located, base: Path, loc: tuple[Any, ...], *, missing: bool
+) -> tuple[Path, Path | None]:
+    """The longest path of ``loc`` found in the file, and where a union tag was met in it.
+
+    Parts not in the file are union member tags (``"str"``, ``"dict[str,str]"``), except the
+    ``"[key]"`` marking a bad mapping key and the last part of a missing key.
+    """
     path: Path = base
-    skipped: list[Any] = []
-    for part in loc:
+    union: Path | None = None
+    for index, part in enumerate(loc):
         candidate = (*path, part)
         if candidate in located.values:
             path = candidate
-        else:
-            skipped.append(part)
-    return path, skipped
+        elif part != "[key]" and not (missing and index == len(loc) - 1) and union is None:
+            union = path
+    return path, union
+
+
+def _prefer_deeper_union_members(found: list[_Found]) -> list[_Found]:
+    """Drop "not a <type>" for the members of a union when another member got further.
+
+    ``sql: {oracle: ...}`` against ``str | dict[Dialect, str]`` is about the bad key, not
+    about the value failing to be a string.
+    """
+    further = {item.union for item in found if item.union is not None and not item.mismatch}
+    return [item for item in found if not (item.mismatch and item.union in further)]
 
 
 def _message(text: str) -> str:

@@ -71,7 +71,7 @@ class Migration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: str
-    sql: str | dict[str, str]
+    sql: str | dict[Literal["postgresql", "mysql", "sqlite"], str]
 
 
 class Database(BaseModel):

@@ -248,3 +248,24 @@ def test_store_spec_examples_load_as_written(name: str) -> None:
     specs = loaded.blueprint.system.components
     assert [c.spec for c in loaded.components] == specs
     assert [c.cls.__name__ for c in loaded.components] == [spec.type for spec in specs]
+
+
+def test_bad_mapping_key_is_reported_at_the_key() -> None:
+    text = f"""\
+        system:
+          name: demo
+          components:
+            - name: db
+              type: "{NESTED}"
+              config:
+                database:
+                  url: x
+                  migrations:
+                    - version: "1"
+                      sql:
+                        postgresql: "CREATE TABLE t (id INT)"
+                        oracle: "CREATE TABLE t (id INT)"
+        """
+    [problem] = problems_of(text)
+    assert (problem.line, problem.column) == (13, 17)
+    assert "'oracle'" in problem.message
