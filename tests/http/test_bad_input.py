@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import Running, Serve
+
+from tests.http.support import Running, Serve
 
 pytestmark = pytest.mark.anyio
 

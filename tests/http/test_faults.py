@@ -9,11 +9,11 @@ from __future__ import annotations
 import anyio
 import httpx
 import pytest
-from conftest import Serve
-from http_fakes import StagedStore, schemaless
 
 from autocoder.blueprint.model import Binding
 from autocoder.components.fastapi_endpoint import FastAPIEndpoint
+from tests.http.fakes import StagedStore, schemaless
+from tests.http.support import Serve
 
 pytestmark = pytest.mark.anyio
 

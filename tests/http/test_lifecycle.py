@@ -7,13 +7,13 @@ import socket
 import anyio
 import httpx
 import pytest
-from http_fakes import StagedStore, schemaless
 
 from autocoder.blueprint.model import Binding
 from autocoder.components.fastapi_endpoint import FastAPIEndpoint
 from autocoder.components.metrics_endpoint import MetricsEndpoint
 from autocoder.errors import AutocoderError, StartupError
 from autocoder.runtime.system import System
+from tests.http.fakes import StagedStore, schemaless
 
 pytestmark = pytest.mark.anyio
 

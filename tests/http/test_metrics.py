@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import Running, Serve
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.http.support import Running, Serve
 
 pytestmark = pytest.mark.anyio
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Running, Serve
-from http_fakes import StagedStore, schemaless
 
 from autocoder.blueprint.model import Binding
 from autocoder.components.fastapi_endpoint import FastAPIEndpoint
+from tests.http.fakes import StagedStore, schemaless
+from tests.http.support import Running, Serve
 
 pytestmark = pytest.mark.anyio
 

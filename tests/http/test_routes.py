@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Running
+
+from tests.http.support import Running
 
 pytestmark = pytest.mark.anyio
 
