@@ -79,7 +79,7 @@ def _locate(
     loc = tuple(detail["loc"])
     kind = detail["type"]
     path, union = _walk(located, base, loc, missing=kind == "missing")
-    if kind not in ("missing", "extra_forbidden") and path in located.poisoned:
+    if kind not in ("missing", "extra_forbidden") and _may_follow_from_poison(located, path):
         return None
     node = located.node_at(path)
     if node is None:
@@ -94,6 +94,14 @@ def _locate(
         return _Found(path[:-1], located.keys[path], message, union, False)
     mismatch = union == path and kind.endswith("_type")
     return _Found(path, node, _message(detail["msg"]), union, mismatch)
+
+
+def _may_follow_from_poison(located: Located, path: Path) -> bool:
+    """Whether a value already reported wrong (an unset variable) lies at or under ``path``.
+
+    A model validator looking at a mapping that holds such a value would only repeat it.
+    """
+    return any(poisoned[: len(path)] == path for poisoned in located.poisoned)
 
 
 def _walk(

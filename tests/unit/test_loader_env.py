@@ -142,3 +142,19 @@ def test_environ_defaults_to_the_process_environment(monkeypatch: pytest.MonkeyP
     assert load_blueprint_text(dedent(text)).components[0].config == helpers.Listener.Config(
         port=8765
     )
+
+
+def test_no_follow_up_error_from_a_validator_of_the_mapping_holding_an_unset_variable() -> None:
+    text = """\
+        system:
+          name: demo
+          components:
+            - name: cache
+              type: Store
+              config:
+                storage_type: database
+                database_url: ${CACHE_URL}
+        """
+    with pytest.raises(BlueprintError) as info:
+        load_blueprint_text(dedent(text), "bp.yaml", environ={})
+    assert [(p.line, p.column) for p in info.value.problems] == [(8, 23)]
