@@ -83,6 +83,12 @@ class ComposedComponent:
     async def setup(self) -> None:
         """Acquire resources (connections, sockets). Raise ``StartupError`` when impossible."""
 
+    async def start(self) -> None:
+        """Called once every component is set up, after the components this one sends to are
+        serving: the place to ask them something before serving (an endpoint asks its stores
+        to describe their collections). An exception here stops start-up like one in setup.
+        """
+
     async def run(self) -> None:
         """Serve until every receive stream is closed by its senders.
 

@@ -17,7 +17,7 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
-from autocoder.errors import ComponentFailure, StartupError
+from autocoder.errors import AutocoderError, ComponentFailure, StartupError
 from autocoder.logging import mask_secrets
 from autocoder.runtime.component import ComposedComponent
 from autocoder.runtime.messages import error_reply
@@ -37,7 +37,7 @@ class Supervisor:
         self.shutdown_timeout = shutdown_timeout
         self.running = False
         self._stop = anyio.Event()
-        self._failure: ComponentFailure | None = None
+        self._failure: AutocoderError | None = None
 
     def request_shutdown(self) -> None:
         """Begin a graceful shutdown (idempotent)."""
@@ -50,10 +50,17 @@ class Supervisor:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Set up, serve until shutdown is requested, drain, clean up."""
         await self._setup_all()
+        startup_error: StartupError | None = None
         try:
             async with anyio.create_task_group() as tg:
-                for component in self.components:
-                    tg.start_soon(self._keep_running, component)
+                try:
+                    for component in serving_order(self.components):
+                        await self._start(component)
+                        tg.start_soon(self._keep_running, component)
+                except StartupError as exc:
+                    startup_error = exc
+                    tg.cancel_scope.cancel()
+                    return
                 self.running = True
                 task_status.started()
                 await self._stop.wait()
@@ -70,6 +77,8 @@ class Supervisor:
         finally:
             self.running = False
             await self._cleanup_all(self.components)
+            if startup_error is not None:
+                raise startup_error
         if self._failure is not None:
             raise self._failure
 
@@ -84,15 +93,19 @@ class Supervisor:
                 await component.setup()
             except Exception as exc:
                 await self._cleanup_all([*done, component])
-                where = f"{component.name} ({component.type_name})"
-                error_class = type(exc) if isinstance(exc, StartupError) else StartupError
-                raise error_class(mask_secrets(f"{where}: {exc}")) from exc
+                raise startup_error_of(component, exc) from exc
             except BaseException:
                 await self._cleanup_all([*done, component])
                 raise
             component.is_set_up = True
             done.append(component)
             log.debug("component_set_up", component=component.name)
+
+    async def _start(self, component: ComposedComponent) -> None:
+        try:
+            await component.start()
+        except Exception as exc:
+            raise startup_error_of(component, exc) from exc
 
     async def _cleanup_all(self, components: Sequence[ComposedComponent]) -> None:
         with anyio.CancelScope(shield=True):
@@ -124,9 +137,17 @@ class Supervisor:
                 if restarts:
                     await component.cleanup()
                     await component.setup()
+                    await component.start()
                     component.healthy = True
                     log.info("component_restarted", component=component.name, restarts=restarts)
                 await component.run()
+                return
+            except StartupError as exc:
+                # Not a passing fault: the component cannot serve at all.
+                component.healthy = False
+                self._failure = startup_error_of(component, exc)
+                self.request_shutdown()
+                await self._answer_unavailable(component)
                 return
             except Exception as exc:
                 component.healthy = False
@@ -160,3 +181,36 @@ class Supervisor:
         async with anyio.create_task_group() as tg:
             for inbound in component.receive_streams.values():
                 tg.start_soon(refuse, inbound)
+
+
+def startup_error_of(component: ComposedComponent, exc: Exception) -> StartupError:
+    """``exc`` as a start-up error naming the component (keeping a StartupError's class)."""
+    where = f"{component.name} ({component.type_name})"
+    if isinstance(exc, StartupError):
+        if str(exc).startswith(where):
+            return exc
+        return type(exc)(mask_secrets(f"{where}: {exc}"))
+    return StartupError(mask_secrets(f"{where}: {exc}"))
+
+
+def serving_order(components: Sequence[ComposedComponent]) -> list[ComposedComponent]:
+    """Receivers before their senders, so a component's ``start()`` can ask them things.
+
+    Components in a cycle of bindings keep their blueprint order.
+    """
+    by_name = {c.name: c for c in components}
+    waiting_on = {
+        c.name: {r for out in c.send_streams.values() for r in out.receivers if r != c.name}
+        for c in components
+    }
+    ordered: list[ComposedComponent] = []
+    while waiting_on:
+        ready = [name for name, deps in waiting_on.items() if not deps]
+        if not ready:  # a cycle: take the first remaining in blueprint order
+            ready = [next(iter(waiting_on))]
+        for name in ready:
+            del waiting_on[name]
+            ordered.append(by_name[name])
+            for deps in waiting_on.values():
+                deps.discard(name)
+    return ordered

@@ -245,3 +245,47 @@ async def test_message_metrics_are_counted() -> None:
             )
             == 1
         )
+
+
+async def test_start_runs_after_the_receivers_serve_and_can_ask_them() -> None:
+    class Asker(Source):
+        async def start(self) -> None:
+            self.answer = await self.request("input", "are you there?", timeout=2)
+
+    asker, sink = Asker("asker"), Collector("sink")
+    # The asker comes first in the blueprint; the sink still serves before it starts.
+    async with System("s", [asker, sink], [bind("asker", "sink")]):
+        assert asker.answer == {"status": "success", "by": "sink", "item": "are you there?"}
+
+
+async def test_a_start_failure_stops_start_up_naming_the_component() -> None:
+    cleaned: list[str] = []
+
+    class Refuser(Source):
+        async def start(self) -> None:
+            raise StartupError("two stores serve 'tasks'")
+
+        async def cleanup(self) -> None:
+            cleaned.append(self.name)
+
+    with pytest.raises(StartupError, match=r"^api \(Refuser\): two stores serve 'tasks'$"):
+        async with System("s", [Refuser("api"), Collector("sink")], [bind("api", "sink")]):
+            pass  # pragma: no cover - never reached
+    assert cleaned == ["api"]
+
+
+async def test_a_startup_error_from_run_is_fatal_and_not_restarted() -> None:
+    class Doomed(Collector):
+        runs = 0
+
+        async def run(self) -> None:
+            Doomed.runs += 1
+            raise StartupError("cannot serve")
+
+    doomed = Doomed("doomed", restart=RestartPolicy(max_restarts=3, backoff_seconds=0))
+    with pytest.raises(StartupError, match=r"doomed \(Doomed\): cannot serve"):
+        async with System("s", [doomed]) as system:
+            with anyio.fail_after(5):
+                while system.running:
+                    await anyio.sleep(0.01)
+    assert Doomed.runs == 1
