@@ -51,6 +51,7 @@ def _print_problems(error: BlueprintError) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """``FILE: ok`` per good file; every problem of the bad ones; 2 when any is bad."""
     from autocoder.blueprint.loader import load_blueprint
 
     status = 0
@@ -66,6 +67,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    """The blueprint as a Mermaid or DOT diagram on stdout."""
     from autocoder.blueprint.graph import render
     from autocoder.blueprint.loader import load_blueprint
 
@@ -75,6 +77,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    """The JSON Schema of the blueprint format on stdout."""
     from autocoder.blueprint.schema import blueprint_schema
 
     sys.stdout.write(json.dumps(blueprint_schema(), indent=2) + "\n")
@@ -82,6 +85,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_components(args: argparse.Namespace) -> int:
+    """Every registered type, its description and config fields; 1 when one cannot load."""
     from autocoder.blueprint.catalog import catalog
 
     status = 0
@@ -98,12 +102,14 @@ def cmd_components(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Serve the blueprint until SIGINT/SIGTERM (the runtime is imported only here)."""
     from autocoder.runtime.system import run_blueprint
 
     return run_blueprint(args.blueprint, log_format=args.log_format, log_level=args.log_level)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply (or with ``--status`` report) V5EnhancedStore migrations."""
     from autocoder.storage.migrate_command import migrate
 
     return migrate(args.blueprint, component=args.component, status=args.status)
