@@ -136,3 +136,24 @@ def test_custom_component_class_from_the_working_directory(
 def test_shipped_blueprints_are_valid(autocoder: Autocoder, path: Path) -> None:
     result = autocoder("validate", str(path))
     assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_two_builtin_components_on_one_port(
+    autocoder: Autocoder, write: Callable[[str, str], Path]
+) -> None:
+    write("ports.yaml", """\
+        system:
+          name: demo
+          components:
+            - name: metrics
+              type: MetricsEndpoint
+            - name: api
+              type: FastAPIEndpoint
+              config:
+                host: 0.0.0.0
+                port: 9090
+        """)
+    result = autocoder("validate", "ports.yaml")
+    assert result.returncode == 2
+    assert locations(result.stderr) == ["ports.yaml:10:15"]
+    assert "'metrics'" in result.stderr
