@@ -1,0 +1,343 @@
+"""HTTP requests per second: FastAPIEndpoint → Store beside a plain FastAPI app doing the same.
+
+Run with ``make bench`` (or ``python -m benchmarks http``). Each server runs in its own process
+with the same uvicorn settings (``autocoder.http.server.uvicorn_config``: httptools, uvloop);
+``wrk`` (another process) drives it with the same settings, in the same run:
+
+- memory: ``POST /tasks`` (a Lua script sends the body), then ``GET /tasks/{id}`` over 1,000
+  ids, through ``autocoder run`` (FastAPIEndpoint → memory Store) and through a plain FastAPI
+  app on a dict;
+- PostgreSQL: ``GET /{table}/{id}`` through FastAPIEndpoint → database Store and through a
+  plain FastAPI app reading the same table with asyncpg (same pool size as the Store's).
+
+It prints requests/s, p99 latency and the ratio autocoder / plain (target: at least 0.8).
+Environment: ``BENCH_HTTP_SECONDS`` (default 5), ``BENCH_HTTP_CONNECTIONS`` (default 32),
+``BENCH_POSTGRESQL_URL`` (default this machine's server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+SECONDS = int(os.environ.get("BENCH_HTTP_SECONDS", "5"))
+CONNECTIONS = int(os.environ.get("BENCH_HTTP_CONNECTIONS", "32"))
+POSTGRESQL_URL = os.environ.get("BENCH_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test")
+RECORDS = 1000
+POOL_SIZE = 4  # the database Store's default pool: the plain app gets the same
+
+POST_LUA = """
+wrk.method = "POST"
+wrk.body = '{"title": "benchmark task", "completed": false, "priority": 3}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+GET_LUA = """
+local records = {records}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "{prefix}" .. ((n % records) + 1))
+end
+"""
+
+MEMORY_BLUEPRINT = """
+system:
+  name: bench_http_memory
+  components:
+    - {{name: api, type: FastAPIEndpoint, config: {{port: {port}}}}}
+    - {{name: store, type: Store, config: {{storage_type: memory}}}}
+  bindings:
+    - {{from_component: api, to_component: store, stream_name: input}}
+"""
+
+DATABASE_BLUEPRINT = """
+system:
+  name: bench_http_postgresql
+  components:
+    - {{name: api, type: FastAPIEndpoint, config: {{port: {port}}}}}
+    - name: store
+      type: Store
+      config: {{storage_type: database, database_url: "{url}", table_name: {table}}}
+  bindings:
+    - {{from_component: api, to_component: store, stream_name: input}}
+"""
+
+
+@dataclass
+class Result:
+    requests_per_second: float
+    p99_ms: float
+    errors: int
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def server(command: list[str], port: int, probe: str) -> Iterator[str]:
+    """Run ``command`` (a server on ``port``) until the block ends; yields its base URL."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(url + probe, timeout=2).status_code < 500:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server on {url} did not come up")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wrk(wrk_path: str, url: str, script: Path, seconds: int = SECONDS) -> Result:
+    """Run wrk against ``url`` with ``script``; its requests/s, p99 and error count."""
+    output = subprocess.run(
+        [
+            wrk_path,
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    p99_ms = float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*?timeout (\d+)", output)
+    return Result(
+        rate, p99_ms, (int(bad.group(1)) if bad else 0) + (int(errors.group(1)) if errors else 0)
+    )
+
+
+def autocoder_command(blueprint: Path) -> list[str]:
+    return [sys.executable, "-m", "autocoder", "run", str(blueprint), "--log-level", "warning"]
+
+
+def plain_command(kind: str, port: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.bench_http", "--serve-plain", kind, str(port), *extra]
+
+
+def report(title: str, ours: Result, plain: Result) -> None:
+    ratio = ours.requests_per_second / plain.requests_per_second
+    verdict = "ok" if ratio >= 0.8 else "BELOW TARGET 0.8"
+    print(f"{title}")
+    for label, result in (("FastAPIEndpoint → Store", ours), ("plain FastAPI", plain)):
+        errors = f", {result.errors} errors" if result.errors else ""
+        print(
+            f"  {label:<24} {result.requests_per_second:>9.0f} req/s"
+            f"   p99 {result.p99_ms:6.2f} ms{errors}"
+        )
+    print(f"  ratio {ratio:.2f} ({verdict})", flush=True)
+
+
+def bench_memory(wrk_path: str, scripts: Path, tmp: Path) -> None:
+    results: dict[str, tuple[Result, Result]] = {}
+    port = free_port()
+    blueprint = tmp / "memory.yaml"
+    blueprint.write_text(MEMORY_BLUEPRINT.format(port=port))
+    with server(autocoder_command(blueprint), port, "/ready") as url:
+        wrk(wrk_path, url + "/tasks", scripts / "post.lua", 1)  # warm-up; creates ids 1..N
+        ours_post = wrk(wrk_path, url + "/tasks", scripts / "post.lua")
+        ours_get = wrk(wrk_path, url, scripts / "get_tasks.lua")
+    port = free_port()
+    with server(plain_command("memory", port), port, "/tasks/0") as url:
+        wrk(wrk_path, url + "/tasks", scripts / "post.lua", 1)
+        plain_post = wrk(wrk_path, url + "/tasks", scripts / "post.lua")
+        plain_get = wrk(wrk_path, url, scripts / "get_tasks.lua")
+    results["POST /tasks (memory)"] = (ours_post, plain_post)
+    results["GET /tasks/{id} (memory)"] = (ours_get, plain_get)
+    for title, (ours, plain) in results.items():
+        report(title, ours, plain)
+
+
+def bench_postgresql(wrk_path: str, scripts: Path, tmp: Path) -> None:
+    table = f"bench_http_{uuid.uuid4().hex[:12]}"
+    port = free_port()
+    blueprint = tmp / "database.yaml"
+    blueprint.write_text(DATABASE_BLUEPRINT.format(port=port, url=POSTGRESQL_URL, table=table))
+    get_script = scripts / "get_table.lua"
+    get_script.write_text(
+        GET_LUA.replace("{records}", str(RECORDS)).replace("{prefix}", f"/{table}/")
+    )
+    try:
+        try:
+            context = server(autocoder_command(blueprint), port, "/ready")
+            url = context.__enter__()
+        except RuntimeError as exc:
+            print(f"GET by id (PostgreSQL): skipped, the server is not reachable ({exc})")
+            return
+        try:
+            with httpx.Client(base_url=url) as client:
+                for n in range(1, RECORDS + 1):
+                    body = {"id": str(n), "title": "benchmark task", "completed": False}
+                    client.post(f"/{table}", json=body).raise_for_status()
+            wrk(wrk_path, url, get_script, 1)
+            ours = wrk(wrk_path, url, get_script)
+        finally:
+            context.__exit__(None, None, None)
+        port = free_port()
+        with server(
+            plain_command("postgresql", port, POSTGRESQL_URL, table), port, f"/{table}/1"
+        ) as url:
+            wrk(wrk_path, url, get_script, 1)
+            plain = wrk(wrk_path, url, get_script)
+        report(f"GET /{{table}}/{{id}} (PostgreSQL, pool {POOL_SIZE})", ours, plain)
+    finally:
+        _drop(table)
+
+
+def _drop(table: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(POSTGRESQL_URL)
+        try:
+            await connection.execute(f'DROP TABLE IF EXISTS "{table}"')
+        finally:
+            await connection.close()
+
+    with contextlib.suppress(OSError, asyncpg.PostgresError):
+        asyncio.run(drop())
+
+
+def main() -> None:
+    wrk_path = shutil.which("wrk")
+    if wrk_path is None:
+        print(
+            "bench_http: wrk is not installed, so HTTP throughput cannot be measured "
+            "(httpx cannot generate the load). Install it: apt-get install -y wrk"
+        )
+        return
+    print(
+        f"wrk -t1 -c{CONNECTIONS} -d{SECONDS}s; each server in its own process "
+        "(uvicorn, httptools, uvloop); the same run, one after the other"
+    )
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        (tmp / "post.lua").write_text(POST_LUA)
+        (tmp / "get_tasks.lua").write_text(
+            GET_LUA.replace("{records}", str(RECORDS)).replace("{prefix}", "/tasks/")
+        )
+        bench_memory(wrk_path, tmp, tmp)
+        bench_postgresql(wrk_path, tmp, tmp)
+
+
+# -- the plain FastAPI baselines (run in their own process) -------------------------------
+
+
+def plain_memory_app() -> Any:
+    """A minimal FastAPI app storing tasks in a dict, as one would write it by hand."""
+    from fastapi import Body, FastAPI, HTTPException
+
+    app = FastAPI()
+    records: dict[str, dict[str, Any]] = {}
+    ids = itertools.count(1)
+
+    @app.post("/tasks", status_code=201)
+    async def create(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+        record_id = str(next(ids))
+        record = {**body, "id": record_id}
+        records[record_id] = record
+        return {"status": "success", "id": record_id, "data": record, "version": 1}
+
+    @app.get("/tasks/{record_id}")
+    async def get(record_id: str) -> dict[str, Any]:
+        record = records.get(record_id)
+        if record is None:
+            raise HTTPException(404)
+        return {"status": "success", "data": record, "version": 1}
+
+    return app
+
+
+def plain_postgresql_app(url: str, table: str) -> Any:
+    """A minimal FastAPI app reading the Store's table with an asyncpg pool."""
+    import asyncpg
+    from fastapi import FastAPI, HTTPException
+
+    pool: dict[str, Any] = {}
+    app = FastAPI()
+    query = f"SELECT data, version FROM \"{table}\" WHERE tenant = '' AND id = $1"
+
+    @app.get(f"/{table}/{{record_id}}")
+    async def get(record_id: str) -> dict[str, Any]:
+        if "pool" not in pool:
+            pool["pool"] = await asyncpg.create_pool(url, min_size=POOL_SIZE, max_size=POOL_SIZE)
+        async with pool["pool"].acquire() as connection:
+            row = await connection.fetchrow(query, record_id)
+        if row is None:
+            raise HTTPException(404)
+        data = json.loads(row["data"])
+        data["id"] = record_id
+        return {"status": "success", "data": data, "version": row["version"]}
+
+    return app
+
+
+def serve_plain(argv: list[str]) -> None:
+    """``--serve-plain memory PORT`` or ``--serve-plain postgresql PORT URL TABLE``."""
+    import anyio
+
+    from autocoder.http.server import InLoopServer, bind_socket, uvicorn_config
+
+    kind, port = argv[0], int(argv[1])
+    app = plain_memory_app() if kind == "memory" else plain_postgresql_app(argv[2], argv[3])
+    sock = bind_socket("127.0.0.1", port)
+
+    async def run() -> None:
+        await InLoopServer(uvicorn_config(app)).serve(sockets=[sock])
+
+    anyio.run(run, backend_options={"use_uvloop": True})
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve-plain"]:
+        serve_plain(sys.argv[2:])
+    else:
+        main()
