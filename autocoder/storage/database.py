@@ -118,6 +118,8 @@ class Database:
         self._sqlite_holder: Any = None
         self._sqlite: Any = None
         self._sqlite_lock = asyncio.Lock()
+        self._sqlite_shared = 0
+        self._sqlite_drained = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"Database({self.safe_url!r})"
@@ -206,6 +208,9 @@ class Database:
             if self.dialect == "sqlite":
                 async with asyncio.timeout(self.timeout):
                     await self._sqlite_lock.acquire()
+                    while self._sqlite_shared:  # let single statements in flight finish
+                        self._sqlite_drained.clear()
+                        await self._sqlite_drained.wait()
                 return self._sqlite
             async with asyncio.timeout(self.timeout):
                 return await self._pool.acquire()
@@ -216,6 +221,36 @@ class Database:
             if not is_driver_error(exc):
                 raise
             raise self.error(exc) from exc
+
+    async def acquire_shared(self) -> Any:
+        """Like ``acquire``, for work that opens no transaction (single statements).
+
+        On SQLite such work shares the one connection (aiosqlite queues the statements) and
+        only waits while a transaction holds it; elsewhere this is ``acquire``. Hand it back
+        with ``release_shared``.
+        """
+        if self.dialect != "sqlite" or self._db is None:
+            return await self.acquire()
+        if self._sqlite_lock.locked():
+            try:
+                async with asyncio.timeout(self.timeout):
+                    while self._sqlite_lock.locked():
+                        async with self._sqlite_lock:
+                            pass
+            except TimeoutError as exc:
+                self.connected = False
+                raise pool_exhausted(self.host_port, self.max_size, self.timeout) from exc
+        self._sqlite_shared += 1
+        return self._sqlite
+
+    async def release_shared(self, raw: Any) -> None:
+        """Give back a connection from ``acquire_shared``."""
+        if self.dialect != "sqlite":
+            await self.release(raw)
+            return
+        self._sqlite_shared -= 1
+        if not self._sqlite_shared:
+            self._sqlite_drained.set()
 
     async def release(self, raw: Any) -> None:
         """Give back a connection from ``acquire``."""

@@ -240,7 +240,7 @@ class SqlDocumentBackend(StorageBackend):
 
     async def _run(self, method: str, *args: Any, **kwargs: Any) -> Any:
         db = self.db
-        raw = await db.acquire()
+        raw = await db.acquire_shared()
         try:
             result = await getattr(self._ops_class(self, raw), method)(*args, **kwargs)
         except Exception as exc:
@@ -248,7 +248,7 @@ class SqlDocumentBackend(StorageBackend):
                 raise
             raise db.error(exc) from exc
         finally:
-            await db.release(raw)
+            await db.release_shared(raw)
         db.connected = True
         return result
 

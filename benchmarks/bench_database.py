@@ -1,0 +1,283 @@
+"""SqlDocumentBackend beside the raw driver running the same SQL, on PostgreSQL, MariaDB, SQLite.
+
+For each database: get, create and update at 32 concurrent callers (ops/s, and the backend's
+ratio to the raw driver), then a 10,000-record batch create through ``create_many`` against
+the driver's fastest bulk path (asyncpg ``copy_records_to_table``, aiomysql ``executemany`` in
+a transaction, sqlite ``executemany`` in one transaction). The raw side uses a pool of the same
+size as the backend, its own table of the same layout, and encodes/decodes JSON with orjson
+as the backend does. Servers come from ``AUTOCODER_TEST_POSTGRESQL_URL`` /
+``AUTOCODER_TEST_MYSQL_URL``; an unreachable one is reported and skipped.
+
+Run: ``python -m benchmarks`` (all benchmarks) or ``python -m benchmarks.bench_database``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiomysql
+import aiosqlite
+import asyncpg
+import orjson
+
+from autocoder.errors import DatabaseConnectionError
+from autocoder.storage.dialects import quote
+from autocoder.storage.documents import SqlDocumentBackend
+
+CALLERS = 32
+OPS = 3000
+BULK = 10_000
+POOL = 4
+SERVERS = {
+    "postgresql": os.environ.get(
+        "AUTOCODER_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test"
+    ),
+    "mysql": os.environ.get("AUTOCODER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+}
+DOC = {"title": "benchmark task", "done": False, "priority": 3, "tags": ["a", "b"]}
+
+
+async def compare(
+    raw: Callable[[int], Awaitable[Any]], ours: Callable[[int], Awaitable[Any]], rounds: int = 2
+) -> tuple[float, float]:
+    """Best ops/s of each side over ``rounds`` alternating runs (machine noise hits both)."""
+    raw_best = our_best = 0.0
+    for _ in range(rounds):
+        raw_best = max(raw_best, await rate(raw))
+        our_best = max(our_best, await rate(ours))
+    return raw_best, our_best
+
+
+async def compare_once(
+    raw: Callable[[int], Awaitable[Any]], ours: Callable[[int], Awaitable[Any]]
+) -> tuple[float, float]:
+    """Best runs/s of one call each side, alternating twice."""
+    raw_best = our_best = 0.0
+    for _ in range(2):
+        raw_best = max(raw_best, await rate(raw, 1))
+        our_best = max(our_best, await rate(ours, 1))
+    return raw_best, our_best
+
+
+async def rate(operation: Callable[[int], Awaitable[Any]], ops: int = OPS) -> float:
+    """Operations per second of ``operation(i)`` for ``ops`` calls from CALLERS tasks."""
+    counter = iter(range(ops))
+    callers = min(CALLERS, ops)
+
+    async def caller() -> None:
+        for i in counter:
+            await operation(i)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(callers)))
+    return ops / (time.perf_counter() - start)
+
+
+class Raw:
+    """The same statements as the backend, straight on the driver (the baseline)."""
+
+    def __init__(self, backend: SqlDocumentBackend) -> None:
+        self.backend = backend
+        self.sql = backend.statements
+        self.table = backend.table_name
+        self.pool: Any = None
+        self.conn: Any = None
+
+    async def open(self, url: str) -> None:
+        db = self.backend.db
+        if db.dialect == "postgresql":
+            self.pool = await asyncpg.create_pool(url, min_size=POOL, max_size=POOL)
+        elif db.dialect == "mysql":
+            parts = url.split("://", 1)[1]
+            user, rest = parts.split("@", 1)
+            hostport, name = rest.split("/", 1)
+            host, port = hostport.split(":")
+            self.pool = await aiomysql.create_pool(
+                host=host,
+                port=int(port),
+                user=user,
+                db=name,
+                autocommit=True,
+                minsize=POOL,
+                maxsize=POOL,
+                charset="utf8mb4",
+            )
+        else:
+            self.conn = await aiosqlite.connect(db.host_port, isolation_level=None)
+            await self.conn.execute("PRAGMA journal_mode=WAL")
+            await self.conn.execute("PRAGMA synchronous=NORMAL")
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+        elif self.backend.dialect == "postgresql":
+            await self.pool.close()
+        else:
+            self.pool.close()
+            await self.pool.wait_closed()
+
+    async def get(self, record_id: str) -> Any:
+        d = self.backend.dialect
+        if d == "postgresql":
+            async with self.pool.acquire() as c:
+                row = await c.fetchrow(self.sql.get, "", record_id)
+        elif d == "mysql":
+            async with self.pool.acquire() as c, c.cursor() as cur:
+                await cur.execute(self.sql.get, ("", record_id))
+                row = await cur.fetchone()
+        else:
+            row = (await self.conn.execute_fetchall(self.sql.get, ("", record_id)))[0]
+        return orjson.loads(row[0])
+
+    async def create(self) -> Any:
+        d, text = self.backend.dialect, orjson.dumps(DOC).decode()
+        if d == "postgresql":
+            async with self.pool.acquire() as c:
+                return await c.fetchval(self.sql.insert_generated, "", text)
+        if d == "mysql":
+            async with self.pool.acquire() as c, c.cursor() as cur:
+                await cur.execute(self.sql.reserve, (1, self.table))
+                await cur.execute(self.sql.insert, ("", str(cur.lastrowid), text))
+                return None
+        return await self.conn.execute_fetchall(self.sql.insert_generated, ("", text, 1))
+
+    async def update(self, record_id: str, n: int) -> Any:
+        d = self.backend.dialect
+        if d == "postgresql":
+            async with self.pool.acquire() as c:
+                patch = orjson.dumps({"n": n}).decode()
+                row = await c.fetchrow(self.sql.merge, "", record_id, patch, None)
+                return orjson.loads(row[0])
+        if d == "mysql":
+            async with self.pool.acquire() as c, c.cursor() as cur:
+                await cur.execute(self.backend.get_for_update, ("", record_id))
+                text, version = await cur.fetchone()
+                new = orjson.dumps({**orjson.loads(text), "n": n}).decode()
+                return await cur.execute(self.sql.merge, (new, "", record_id, version))
+        rows = await self.conn.execute_fetchall(self.sql.get, ("", record_id))
+        new = orjson.dumps({**orjson.loads(rows[0][0]), "n": n}).decode()
+        return await self.conn.execute_fetchall(self.sql.merge, (new, "", record_id, rows[0][1]))
+
+    async def bulk(self, count: int) -> None:
+        d, text = self.backend.dialect, orjson.dumps(DOC).decode()
+        ids = [uuid.uuid4().hex for _ in range(count)]
+        if d == "postgresql":
+            async with self.pool.acquire() as c:
+                await c.copy_records_to_table(
+                    self.table,
+                    records=[("", i, text, 1) for i in ids],
+                    columns=["tenant", "id", "data", "version"],
+                )
+        elif d == "mysql":
+            async with self.pool.acquire() as c:
+                await c.begin()
+                async with c.cursor() as cur:
+                    await cur.executemany(self.sql.bulk, [("", i, text) for i in ids])
+                await c.commit()
+        else:
+            now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+            sql = (
+                f"INSERT INTO {quote(self.table, 'sqlite')} (tenant, id, data, version, "
+                f"created_at, updated_at) VALUES (?, ?, ?, 1, {now}, {now})"
+            )
+            await self.conn.execute("BEGIN")
+            await self.conn.executemany(sql, [("", i, text) for i in ids])
+            await self.conn.execute("COMMIT")
+
+
+async def bench(dialect: str, url: str) -> list[tuple[str, float, float]]:
+    tables = [f"bench_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    ours = SqlDocumentBackend(url, table_name=tables[0], pool_max_size=POOL)
+    theirs = SqlDocumentBackend(url, table_name=tables[1], pool_max_size=POOL)
+    await ours.connect()
+    await theirs.connect()
+    raw = Raw(theirs)
+    await raw.open(url)
+    results: list[tuple[str, float, float]] = []
+    try:
+        t = ours.table_name
+        results.append(
+            (
+                "create",
+                *await compare(
+                    lambda i: raw.create(), lambda i: ours.create(t, "", None, dict(DOC))
+                ),
+            )
+        )
+        ids = [r.id for r in await ours.list(t, "", _first(500))]
+        raw_ids = [r.id for r in await theirs.list(theirs.table_name, "", _first(500))]
+        results.append(
+            (
+                "get",
+                *await compare(
+                    lambda i: raw.get(raw_ids[i % 500]), lambda i: ours.get(t, "", ids[i % 500])
+                ),
+            )
+        )
+
+        async def update(i: int) -> Any:
+            return await ours.write(
+                t, "", ids[i % 500], {"n": i}, merge=True, expected_version=None
+            )
+
+        results.append(
+            ("update", *await compare(lambda i: raw.update(raw_ids[i % 500], i), update))
+        )
+
+        async def bulk_raw(_: int) -> None:
+            await raw.bulk(BULK)
+
+        async def bulk_ours(_: int) -> None:
+            await ours.create_many(t, "", [(None, dict(DOC)) for _ in range(BULK)])
+
+        raw_bulk, our_bulk = await compare_once(bulk_raw, bulk_ours)
+        results.append((f"bulk {BULK}", raw_bulk * BULK, our_bulk * BULK))
+    finally:
+        await raw.close()
+        for backend in (ours, theirs):
+            if dialect != "sqlite":
+                await backend.db.execute(f"DROP TABLE {quote(backend.table_name, dialect)}")
+                if dialect == "mysql":
+                    await backend.db.execute(
+                        "DELETE FROM autocoder_id_counters WHERE table_name = ?",
+                        backend.table_name,
+                    )
+            await backend.close()
+    return results
+
+
+def _first(limit: int) -> Any:
+    from autocoder.storage.backend import ListQuery
+
+    return ListQuery(limit=limit)
+
+
+async def main() -> None:
+    """Print ops/s of the raw driver and of SqlDocumentBackend, and their ratio, per case."""
+    print(f"database storage: {CALLERS} concurrent callers, pool {POOL}, {OS_CORES} cores")
+    print(f"{'database':<11} {'case':<11} {'raw ops/s':>10} {'backend':>10} {'ratio':>6}")
+    with tempfile.TemporaryDirectory() as folder:
+        targets = dict(SERVERS, sqlite=f"sqlite:///{folder}/bench.db")
+        for dialect in ("postgresql", "mysql", "sqlite"):
+            try:
+                results = await bench(dialect, targets[dialect])
+            except DatabaseConnectionError as exc:
+                print(f"{dialect:<11} skipped: {exc}")
+                continue
+            for case, raw_rate, our_rate in results:
+                print(
+                    f"{dialect:<11} {case:<11} {raw_rate:>10.0f} {our_rate:>10.0f} "
+                    f"{our_rate / raw_rate:>6.2f}"
+                )
+
+
+OS_CORES = os.cpu_count()
+
+if __name__ == "__main__":
+    asyncio.run(main())
