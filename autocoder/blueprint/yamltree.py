@@ -27,6 +27,7 @@ Path = tuple[str | int, ...]
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
 @dataclass
@@ -65,6 +66,12 @@ class Located:
             if node is not None:
                 return node
         return None
+
+
+def _short_tag(tag: str) -> str:
+    """``tag:yaml.org,2002:set`` → ``!!set``, as it was written."""
+    prefix = "tag:yaml.org,2002:"
+    return "!!" + tag[len(prefix) :] if tag.startswith(prefix) else tag
 
 
 def syntax_problem(filename: str, error: yaml.YAMLError) -> Problem:
@@ -111,7 +118,14 @@ class _Builder:
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
         if id(node) in self.open:
+            self.located.poisoned.add(path)
             self.located.problems.append(self.located.problem(node, "an alias refers to itself"))
+            return None
+        if node.tag not in _COLLECTION_TAGS:
+            self.located.poisoned.add(path)
+            self.located.problems.append(
+                self.located.problem(node, f"unsupported YAML tag {_short_tag(node.tag)}")
+            )
             return None
         self.open.add(id(node))
         try:
@@ -125,10 +139,13 @@ class _Builder:
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            if path is not None:
-                self.located.poisoned.add(path)
-            self.located.problems.append(self.located.problem(node, str(exc.problem)))
-            return node.value
+            message = str(exc.problem)
+        except (ValueError, TypeError) as exc:  # e.g. ``!!int x``
+            message = f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}: {exc}"
+        if path is not None:
+            self.located.poisoned.add(path)
+        self.located.problems.append(self.located.problem(node, message))
+        return node.value
 
     def _scalar(self, node: ScalarNode, path: Path) -> Any:
         if node.tag != _STR_TAG or "${" not in node.value:

@@ -272,3 +272,20 @@ def test_bad_mapping_key_is_reported_at_the_key() -> None:
     [problem] = problems_of(text)
     assert (problem.line, problem.column) == (13, 17)
     assert "'oracle'" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "location"),
+    [
+        ("system:\n  name: x\n  components: !!python/object:os.system [a]\n", (3, 15)),
+        ("system: !!set {a}\n", (1, 9)),
+        ("system:\n  name: !!int x\n  components: [{name: a, type: Store}]\n", (2, 9)),
+        ("system:\n  name: !custom x\n  components: [{name: a, type: Store}]\n", (2, 9)),
+        ("system: &loop\n  name: x\n  components: *loop\n", (1, 9)),
+    ],
+    ids=["python tag", "set", "bad int", "unknown tag", "recursive alias"],
+)
+def test_yaml_that_safe_loading_refuses_is_one_located_problem(
+    text: str, location: tuple[int, int]
+) -> None:
+    assert locations(text) == [location]
