@@ -27,7 +27,8 @@ from autocoder.storage.backend import CollectionInfo, ListQuery, Operations, Sto
 from autocoder.storage.database import Database
 from autocoder.storage.ddl import RawSession
 from autocoder.storage.migrations import Migration, MigrationRunner, MigrationStatus
-from autocoder.storage.schema import TableSchema, existing_tables, reflect_table
+from autocoder.storage.reflection import existing_tables, reflect_table
+from autocoder.storage.schema import TableSchema
 from autocoder.storage.table_ops import TableOps
 
 Progress = Callable[[str], None]
