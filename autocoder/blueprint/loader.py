@@ -99,7 +99,7 @@ def load_blueprint_text(
     entries = [_resolve(located, index, raw, problems) for index, raw in _components(located)]
     problems += cross_component_problems(located, entries)
     if problems or blueprint is None:
-        raise BlueprintError(problems)
+        raise BlueprintError(problems or [Problem(filename, 1, 1, "invalid blueprint")])
     components = [
         LoadedComponent(spec, entry.cls, entry.config)
         for spec, entry in zip(blueprint.system.components, entries, strict=True)
