@@ -166,9 +166,10 @@ class _Builder:
 
     def _mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
         explicit = [(k, v) for k, v in node.value if k.tag != _MERGE_TAG]
+        keys = {id(key_node): self._key(key_node) for key_node, _ in explicit}
         seen: dict[Any, Node] = {}
         for key_node, _ in explicit:
-            key = self._key(key_node)
+            key = keys[id(key_node)]
             if key is None:
                 continue
             if key in seen:
@@ -194,7 +195,7 @@ class _Builder:
             pairs = merged.value
         result: dict[Any, Any] = {}
         for key_node, value_node in pairs:
-            key = self._key(key_node)
+            key = keys[id(key_node)] if id(key_node) in keys else self._key(key_node)
             if key is None or (key in result and seen.get(key) is not key_node):
                 continue
             child = (*path, key)

@@ -289,3 +289,14 @@ def test_yaml_that_safe_loading_refuses_is_one_located_problem(
     text: str, location: tuple[int, int]
 ) -> None:
     assert locations(text) == [location]
+
+
+def test_collection_as_a_key_is_one_problem_at_the_key() -> None:
+    text = """\
+        system:
+          ? [a, b]
+          : value
+          name: x
+          components: [{name: a, type: Store}]
+        """
+    assert locations(text) == [(2, 5)]
