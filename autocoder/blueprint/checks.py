@@ -24,7 +24,7 @@ from autocoder.runtime.component import ComposedComponent
 _COMPONENTS: Path = ("system", "components")
 _BINDINGS: Path = ("system", "bindings")
 _ANY_HOST = frozenset({"0.0.0.0", "::", ""})
-_SAME_HOST = {"localhost": "127.0.0.1", "::1": "127.0.0.1"}
+_SAME_HOST = {"localhost": "127.0.0.1"}
 
 
 @dataclass
