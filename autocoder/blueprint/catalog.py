@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from autocoder.runtime import registry
+from autocoder.runtime.component import ComposedComponent
 
 _INDENT = "  "
 
@@ -92,6 +93,13 @@ def field_lines(model: type[BaseModel], depth: int = 1, seen: tuple[Any, ...] = 
     return lines
 
 
+def summary(cls: type[ComposedComponent]) -> str:
+    """The class's ``description``, else the first line of its docstring."""
+    if cls.description != ComposedComponent.description or not cls.__doc__:
+        return cls.description
+    return cls.__doc__.strip().splitlines()[0]
+
+
 def describe(type_name: str) -> TypeEntry:
     """The entry of one registered type."""
     entry = TypeEntry(type_name)
@@ -100,7 +108,7 @@ def describe(type_name: str) -> TypeEntry:
     except Exception as exc:
         entry.error = str(exc)
         return entry
-    entry.lines.append(f"{type_name}: {cls.description}")
+    entry.lines.append(f"{type_name}: {summary(cls)}")
     fields = field_lines(cls.Config, depth=2)
     entry.lines += [f"{_INDENT}config:", *fields] if fields else [f"{_INDENT}config: none"]
     return entry
