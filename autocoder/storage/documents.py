@@ -15,6 +15,7 @@ updated atomically. A generated id already chosen by a client in the tenant is s
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -104,6 +105,9 @@ class SqlDocumentBackend(StorageBackend):
             "ON DUPLICATE KEY UPDATE next_id = next_id"
         )
         self._ops_class = _OPS[self.dialect]
+        # asyncpg enforces command_timeout itself; aiomysql has no read timeout, so the
+        # backend bounds each MySQL operation (SQLite is local: no network to wait on).
+        self._deadline = command_timeout if self.dialect == "mysql" else None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -242,10 +246,17 @@ class SqlDocumentBackend(StorageBackend):
         db = self.db
         raw = await db.acquire_shared()
         try:
-            result = await getattr(self._ops_class(self, raw), method)(*args, **kwargs)
+            operation = getattr(self._ops_class(self, raw), method)
+            if self._deadline is None:
+                result = await operation(*args, **kwargs)
+            else:
+                async with asyncio.timeout(self._deadline):
+                    result = await operation(*args, **kwargs)
         except Exception as exc:
             if not is_driver_error(exc):
                 raise
+            if isinstance(exc, TimeoutError) and self.dialect == "mysql":
+                raw.close()  # stopped mid-statement: the connection cannot be reused
             raise db.error(exc) from exc
         finally:
             await db.release_shared(raw)

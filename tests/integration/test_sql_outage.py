@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 import pytest
 
-from autocoder.errors import Unavailable
+from autocoder.errors import StoreTimeout, Unavailable
 from autocoder.storage.documents import SqlDocumentBackend
 from tests.conformance.backends import (
     MYSQL_URL,
@@ -158,3 +158,25 @@ async def test_an_exhausted_server_pool_answers_unavailable() -> None:
     finally:
         await backend.close()
         await drop_table(POSTGRESQL_URL, table)
+
+
+async def test_a_statement_that_waits_too_long_times_out_and_the_store_goes_on(
+    server_url: str,
+) -> None:
+    table = unique_table()
+    backend = SqlDocumentBackend(server_url, table_name=table, command_timeout=0.3)
+    locker = SqlDocumentBackend(server_url, table_name=table)
+    try:
+        await backend.connect()
+        await locker.connect()
+        await backend.create(table, "", "a", {"n": 1})
+        async with locker.transaction() as ops:  # holds the row lock until the block ends
+            await ops.write(table, "", "a", {"n": 2}, merge=False, expected_version=None)
+            with anyio.fail_after(BOUND), pytest.raises(StoreTimeout):
+                await backend.write(table, "", "a", {"n": 3}, merge=False, expected_version=None)
+        record = await backend.get(table, "", "a")
+        assert record is not None and record.data == {"n": 2}
+    finally:
+        await locker.close()
+        await backend.close()
+        await drop_table(server_url, table)
