@@ -83,7 +83,7 @@ def load_blueprint_text(
     try:
         located = load_located(text, filename, os.environ if environ is None else environ)
     except yaml.YAMLError as exc:
-        raise BlueprintError([syntax_problem(filename, exc)]) from None
+        raise BlueprintError([syntax_problem(filename, text, exc)]) from None
     problems = list(located.problems)
     if not isinstance(located.data, dict):
         node = located.values.get(())

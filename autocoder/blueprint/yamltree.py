@@ -27,6 +27,8 @@ Path = tuple[str | int, ...]
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# libyaml's loader composes the same node tree with the same marks, about ten times faster.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
@@ -74,19 +76,24 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag[len(prefix) :] if tag.startswith(prefix) else tag
 
 
-def syntax_problem(filename: str, error: yaml.YAMLError) -> Problem:
-    """A YAML parse error as one problem at its mark."""
+def syntax_problem(filename: str, text: str, error: yaml.YAMLError) -> Problem:
+    """A YAML parse error as one problem, on one line, at its mark."""
+    line, column, what = 1, 1, str(error)
     if isinstance(error, yaml.MarkedYAMLError):
         mark = error.problem_mark or error.context_mark
         what = error.problem or error.context or "invalid YAML"
         if error.context and error.problem:
             what = f"{error.problem} ({error.context})"
         if mark is not None:
-            return Problem(filename, mark.line + 1, mark.column + 1, f"invalid YAML: {what}")
-        return Problem(filename, 1, 1, f"invalid YAML: {what}")
-    if isinstance(error, yaml.reader.ReaderError):
-        return Problem(filename, 1, 1, f"invalid YAML: {error}")
-    return Problem(filename, 1, 1, f"invalid YAML: {error}")
+            line, column = mark.line + 1, mark.column + 1
+    elif isinstance(error, yaml.reader.ReaderError):
+        before = text[: error.position]
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        character = error.character
+        code = ord(character) if isinstance(character, str) else int(character)
+        what = f"unacceptable character #x{code:04x}: {error.reason}"
+    return Problem(filename, line, column, "invalid YAML: " + " ".join(what.split()))
 
 
 def load_located(text: str, filename: str, environ: Mapping[str, str]) -> Located:
@@ -95,7 +102,7 @@ def load_located(text: str, filename: str, environ: Mapping[str, str]) -> Locate
     Raises ``yaml.YAMLError`` for a syntax error; every other problem (duplicate keys,
     unset variables, keys that are not scalars) is collected in ``Located.problems``.
     """
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yaml.compose(text, Loader=_LOADER)
     located = Located(filename)
     if root is None:
         return located

@@ -300,3 +300,9 @@ def test_collection_as_a_key_is_one_problem_at_the_key() -> None:
           components: [{name: a, type: Store}]
         """
     assert locations(text) == [(2, 5)]
+
+
+def test_control_character_is_one_problem_at_the_character() -> None:
+    [problem] = problems_of("system:\n  name: 'a\x01b'\n")
+    assert (problem.line, problem.column) == (2, 11)
+    assert "\n" not in problem.message
