@@ -306,3 +306,8 @@ def test_control_character_is_one_problem_at_the_character() -> None:
     [problem] = problems_of("system:\n  name: 'a\x01b'\n")
     assert (problem.line, problem.column) == (2, 11)
     assert "\n" not in problem.message
+
+
+def test_columns_count_characters_not_bytes() -> None:
+    text = "\ufeffsystem:\n  name: démo\n  components: [{name: ünïcode, type: Stoor}]\n"
+    assert locations(text) == [(3, 23), (3, 38)]
