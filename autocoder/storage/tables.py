@@ -23,7 +23,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from autocoder.errors import AutocoderError, DatabaseSchemaValidationError
-from autocoder.storage.backend import CollectionInfo, ListQuery, Operations, StorageBackend
+from autocoder.storage.backend import (
+    CollectionInfo,
+    ListQuery,
+    Operations,
+    Record,
+    StorageBackend,
+)
 from autocoder.storage.database import Database
 from autocoder.storage.ddl import RawSession
 from autocoder.storage.migrations import Migration, MigrationRunner, MigrationStatus
@@ -156,6 +162,13 @@ class TableBackend(StorageBackend):
                     raise _Carried(exc) from exc
         except _Carried as carried:
             raise carried.original from carried.original.__cause__
+
+    async def create(
+        self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
+    ) -> Record:
+        # One INSERT (and reads on the same connection): atomic without a transaction.
+        async with self.database.connection() as raw:
+            return await TableOps(self, raw).create(collection, tenant, record_id, data)
 
     async def get(self, collection: str, tenant: str, record_id: str) -> Any:
         async with self.database.connection() as raw:
