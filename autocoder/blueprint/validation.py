@@ -93,7 +93,14 @@ def _locate(
         message = f"key {path[-1]!r}: {_message(detail['msg'])}"
         return _Found(path[:-1], located.keys[path], message, union, False)
     mismatch = union == path and kind.endswith("_type")
-    return _Found(path, node, _message(detail["msg"]), union, mismatch)
+    message = _message(detail["msg"])
+    reference = located.retyped.get(path)
+    if reference is not None and kind == "string_type":
+        message += (
+            f" ({reference} was read as a YAML {type(detail['input']).__name__}; "
+            f'quote it, "{reference}", to keep it a string)'
+        )
+    return _Found(path, node, message, union, mismatch)
 
 
 def _may_follow_from_poison(located: Located, path: Path) -> bool:

@@ -43,6 +43,8 @@ class Located:
     problems: list[Problem] = field(default_factory=list)
     #: Paths whose value is already wrong (e.g. an unset variable): later checks skip them.
     poisoned: set[Path] = field(default_factory=set)
+    #: Plain scalars that were one ``${...}`` reference, read again as YAML: path → reference.
+    retyped: dict[Path, str] = field(default_factory=dict)
 
     def problem(self, node: Node, message: str) -> Problem:
         """A problem at the start of ``node``."""
@@ -163,10 +165,13 @@ class _Builder:
             for error in result.errors:
                 self.located.problems.append(self.located.problem(node, error))
             return node.value
-        if node.style is None and is_single_reference(node.value) and result.value:
+        plain = node.style in (None, "")  # libyaml says "" for plain, PyYAML None
+        if plain and is_single_reference(node.value) and result.value:
             tag: str = self.resolver.resolve(  # type: ignore[no-untyped-call]
                 ScalarNode, result.value, (True, False)
             )
+            if tag != _STR_TAG:
+                self.located.retyped[path] = node.value
             retyped = ScalarNode(tag, result.value, node.start_mark, node.end_mark)
             return self._construct(retyped, path)
         return result.value

@@ -106,3 +106,10 @@ class CrashesAtSetup(ComposedComponent):
 
     async def setup(self) -> None:
         raise RuntimeError("a bug in the component")
+
+
+class Anything(ComposedComponent):
+    """Takes one value of any type, as the blueprint holds it."""
+
+    class Config(ComponentConfig):
+        value: Any = None

@@ -6,7 +6,9 @@ from textwrap import dedent
 from typing import Any
 
 import pytest
+import yaml
 
+from autocoder.blueprint import yamltree
 from autocoder.blueprint.loader import load_blueprint_text
 from autocoder.errors import BlueprintError
 from tests.unit import components_for_tests as helpers
@@ -158,3 +160,54 @@ def test_no_follow_up_error_from_a_validator_of_the_mapping_holding_an_unset_var
     with pytest.raises(BlueprintError) as info:
         load_blueprint_text(dedent(text), "bp.yaml", environ={})
     assert [(p.line, p.column) for p in info.value.problems] == [(8, 23)]
+
+
+def test_number_like_value_for_a_string_field_says_to_quote_the_reference() -> None:
+    text = f"""\
+        system:
+          name: demo
+          components:
+            - name: echo
+              type: "{ECHO}"
+              config:
+                greeting: ${{GREETING}}
+        """
+    with pytest.raises(BlueprintError) as info:
+        load_blueprint_text(dedent(text), "bp.yaml", environ={"GREETING": "0755"})
+    [problem] = info.value.problems
+    assert (problem.line, problem.column) == (7, 19)
+    assert '"${GREETING}"' in problem.message
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("${V:-8000}", 8000),
+        ("${V:-2.5}", 2.5),
+        ("${V:-false}", False),
+        ("${V:-yes}", True),
+        ("${V:-text}", "text"),
+        ('"${V:-8000}"', "8000"),
+        ("'${V:-8000}'", "8000"),
+        ("port-${V:-8000}", "port-8000"),
+    ],
+)
+@pytest.mark.parametrize("loader", ["SafeLoader", "CSafeLoader"])
+def test_the_blueprint_holds_the_yaml_type_of_a_single_plain_reference(
+    written: str, value: object, loader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not hasattr(yaml, loader):
+        pytest.skip(f"PyYAML without {loader}")
+    monkeypatch.setattr(yamltree, "_LOADER", getattr(yaml, loader))
+    text = f"""\
+        system:
+          name: demo
+          components:
+            - name: c
+              type: "{helpers.type_name(helpers.Anything)}"
+              config:
+                value: {written}
+        """
+    loaded = load_blueprint_text(dedent(text), environ={})
+    held = loaded.blueprint.system.components[0].config["value"]
+    assert (type(held), held) == (type(value), value)
