@@ -78,6 +78,14 @@ class Fresh:
                 conn.close()
         raise NotImplementedError(self.dialect)
 
+    async def admin_fetch_in_database(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run SQL on a connection of its own to this (PostgreSQL) database."""
+        conn = await asyncpg.connect(self.url)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
 
 @asynccontextmanager
 async def fresh_database(dialect: str, tmp_path: Path) -> AsyncIterator[Fresh]:

@@ -26,36 +26,47 @@ PRODUCTION = Path(__file__).resolve().parents[2] / "blueprints" / "production.ya
 
 
 @contextmanager
-def running(env: dict[str, str], cwd: Path) -> Iterator[tuple[str, str]]:
-    """``autocoder run blueprints/production.yaml``, ready; stopped with SIGINT (must exit 0)."""
-    api, metrics = free_port(), free_port()
-    environ = {**os.environ, **env, "API_PORT": str(api), "METRICS_PORT": str(metrics)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "autocoder", "run", str(PRODUCTION), "--log-format", "json"],
-        cwd=cwd,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{api}"
+def running(env: dict[str, str], cwd: Path, count: int = 1) -> Iterator[tuple[str, str]]:
+    """``count`` processes of ``autocoder run blueprints/production.yaml`` started at once,
+    all ready; the first one's API and metrics URLs. Stopped with SIGINT (each must exit 0)."""
+    processes: list[tuple[subprocess.Popen[str], str, str]] = []
+    for _ in range(count):
+        api, metrics = free_port(), free_port()
+        environ = {**os.environ, **env, "API_PORT": str(api), "METRICS_PORT": str(metrics)}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "autocoder", "run", str(PRODUCTION), "--log-format", "json"],
+            cwd=cwd,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        processes.append((process, f"http://127.0.0.1:{api}", f"http://127.0.0.1:{metrics}"))
+    outputs = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.communicate()[0]
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "not ready within 60 s"
-            time.sleep(0.1)
-        yield base, f"http://127.0.0.1:{metrics}"
+        for process, base, _ in processes:
+            wait_ready(process, base)
+        yield processes[0][1], processes[0][2]
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
-    assert process.returncode == 0, output
+        for process, _, _ in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        outputs = [(p, p.communicate(timeout=30)[0]) for p, _, _ in processes]
+    for process, output in outputs:
+        assert process.returncode == 0, output
+
+
+def wait_ready(process: subprocess.Popen[str], base: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, process.communicate()[0]
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "not ready within 60 s"
+        time.sleep(0.1)
 
 
 def exercise(base: str, metrics: str) -> None:
@@ -120,3 +131,13 @@ async def test_production_blueprint_in_testing_mode_on_an_sqlite_file(cwd: Path)
         exercise(base, metrics)
     assert (cwd / "production.db").exists()
     check_restart_keeps_data(env, cwd)
+
+
+@pytest.mark.postgresql
+async def test_two_processes_starting_at_once_on_a_fresh_database_both_serve(cwd: Path) -> None:
+    async with fresh_database("postgresql", cwd) as fresh:
+        env = {"DATABASE_URL": fresh.url, "TESTING_MODE": "false"}
+        with running(env, cwd, count=2) as (base, _):
+            assert httpx.post(f"{base}/tasks", json={"title": "x"}, timeout=10).status_code == 201
+        rows = await fresh.admin_fetch_in_database("SELECT version FROM migration_history")
+    assert sorted(row[0] for row in rows) == ["001", "002", "003"]
