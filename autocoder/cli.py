@@ -18,11 +18,16 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from autocoder.errors import AutocoderError, BlueprintError, Problem
 
+if TYPE_CHECKING:
+    from autocoder.blueprint.loader import LoadedBlueprint
+
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("console", "json")
+STDIN = "-"
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -50,28 +55,34 @@ def _print_problems(error: BlueprintError) -> None:
 # -- commands --------------------------------------------------------------------------------
 
 
+def _load(path: str) -> LoadedBlueprint:
+    """Load the blueprint at ``path``; ``-`` reads it from stdin (named ``<stdin>``)."""
+    from autocoder.blueprint.loader import load_blueprint, load_blueprint_text
+
+    if path == STDIN:
+        return load_blueprint_text(sys.stdin.read(), "<stdin>")
+    return load_blueprint(path)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """``FILE: ok`` per good file; every problem of the bad ones; 2 when any is bad."""
-    from autocoder.blueprint.loader import load_blueprint
-
     status = 0
     for path in args.blueprints:
         try:
-            load_blueprint(path)
+            loaded = _load(path)
         except BlueprintError as exc:
             _print_problems(exc)
             status = 2
         else:
-            print(f"{path}: ok")
+            print(f"{loaded.path}: ok")
     return status
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
     """The blueprint as a Mermaid or DOT diagram on stdout."""
     from autocoder.blueprint.graph import render
-    from autocoder.blueprint.loader import load_blueprint
 
-    loaded = load_blueprint(args.blueprint)
+    loaded = _load(args.blueprint)
     sys.stdout.write(render(loaded.blueprint, args.format))
     return 0
 
@@ -140,11 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     validate = commands.add_parser("validate", help="check blueprints; print every problem")
-    validate.add_argument("blueprints", metavar="BLUEPRINT", nargs="+")
+    validate.add_argument(
+        "blueprints", metavar="BLUEPRINT", nargs="+", help="a file, or - for stdin"
+    )
     validate.set_defaults(handler=cmd_validate)
 
     graph = commands.add_parser("graph", help="draw components and bindings")
-    graph.add_argument("blueprint", metavar="BLUEPRINT")
+    graph.add_argument("blueprint", metavar="BLUEPRINT", help="a file, or - for stdin")
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
     graph.set_defaults(handler=cmd_graph)
 

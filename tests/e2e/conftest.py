@@ -19,18 +19,21 @@ Autocoder = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def autocoder(tmp_path: Path) -> Autocoder:
-    """``autocoder(*args, env={...})`` runs ``python -m autocoder`` in ``tmp_path``.
+    """``autocoder(*args, env={...}, stdin="...")`` runs ``python -m autocoder`` in ``tmp_path``.
 
     The repository is on ``PYTHONPATH`` so blueprints can name the test components
     (``tests.unit.components_for_tests:Echo``); ``env`` adds to a copy of the environment.
     """
 
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, stdin: str = ""
+    ) -> subprocess.CompletedProcess[str]:
         environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "autocoder", *args],
             cwd=tmp_path,
             env=environ,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=120,

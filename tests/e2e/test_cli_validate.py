@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from textwrap import dedent
 
 import pytest
 
@@ -141,7 +142,9 @@ def test_shipped_blueprints_are_valid(autocoder: Autocoder, path: Path) -> None:
 def test_two_builtin_components_on_one_port(
     autocoder: Autocoder, write: Callable[[str, str], Path]
 ) -> None:
-    write("ports.yaml", """\
+    write(
+        "ports.yaml",
+        """\
         system:
           name: demo
           components:
@@ -152,8 +155,17 @@ def test_two_builtin_components_on_one_port(
               config:
                 host: 0.0.0.0
                 port: 9090
-        """)
+        """,
+    )
     result = autocoder("validate", "ports.yaml")
     assert result.returncode == 2
     assert locations(result.stderr) == ["ports.yaml:10:15"]
     assert "'metrics'" in result.stderr
+
+
+def test_dash_reads_the_blueprint_from_stdin(autocoder: Autocoder) -> None:
+    good = autocoder("validate", "-", stdin=dedent(GOOD))
+    assert (good.returncode, good.stdout) == (0, "<stdin>: ok\n")
+    bad = autocoder("validate", "-", stdin="system:\n  name: s\n  components: []\n")
+    assert bad.returncode == 2
+    assert locations(bad.stderr) == ["<stdin>:3:15"]
