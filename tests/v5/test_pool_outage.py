@@ -54,7 +54,7 @@ async def _until_success(store: V5EnhancedStore, message: dict[str, Any]) -> lis
     statuses: list[str] = []
     for _ in range(10):
         reply = await store.process_item(message)
-        statuses.append(reply.get("error_type", reply["status"]))
+        statuses.append(str(reply.get("error_type", reply["status"])))
         if reply["status"] == "success":
             return statuses
     return statuses
