@@ -89,7 +89,7 @@ def load_blueprint_text(
         node = located.values.get(())
         what = "the file is empty" if node is None else "the file is not a mapping"
         message = f"{what}: a blueprint is a mapping with the key 'system'"
-        where = located.problem(node, message) if node else Problem(filename, 1, 1, message)
+        where = Problem(filename, 1, 1, message) if node is None else located.problem(node, message)
         raise BlueprintError([*problems, where])
     blueprint: Blueprint | None = None
     try:
