@@ -232,6 +232,8 @@ def from_column(column: Column, value: Any) -> Any:
         return from_column_json(value)
     if column.kind == "boolean":
         return bool(value)
+    if column.kind == "string" and not isinstance(value, str):  # PostgreSQL UUID, MySQL SET
+        return str(value)
     if isinstance(value, decimal.Decimal):
         return int(value) if column.kind == "integer" else float(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):

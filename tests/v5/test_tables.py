@@ -250,3 +250,24 @@ async def test_performance_summary_counts_operations(fresh: Fresh) -> None:
     assert 0 < summary["p50_duration"] <= summary["p95_duration"] <= summary["p99_duration"]
     assert health["store_connected"] is True
     assert health["database_type"] == fresh.dialect
+
+
+@pytest.mark.postgresql
+async def test_a_key_with_a_database_default_is_made_by_the_database(cwd: Any) -> None:
+    from tests.v5.conftest import fresh_database
+
+    migration = {
+        "version": "1",
+        "sql": "CREATE TABLE tokens (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), label TEXT)",
+    }
+    async with (
+        fresh_database("postgresql", cwd) as fresh,
+        opened(fresh, ["tokens"], [migration]) as store,
+    ):
+        made = await store.process_item({"action": "create", "data": {"label": "a"}})
+        assert made["status"] == "success", made
+        assert len(made["id"]) == 36 and made["id"].count("-") == 4
+        chosen = "0b8a2c4e-0000-4000-8000-000000000001"
+        given = await store.process_item({"action": "create", "id": chosen, "data": {"label": "b"}})
+        assert given["id"] == chosen
+        assert (await store.process_item({"action": "get", "id": chosen}))["data"]["label"] == "b"
