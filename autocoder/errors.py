@@ -46,6 +46,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.line <= 0:  # about the whole file (it cannot be read)
+            return f"{self.file}: error: {self.message}"
         return f"{self.file}:{self.line}:{self.column}: error: {self.message}"
 
 
