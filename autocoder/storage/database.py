@@ -206,12 +206,7 @@ class Database:
             raise Unavailable(f"database {self.host_port} is not connected")
         try:
             if self.dialect == "sqlite":
-                async with asyncio.timeout(self.timeout):
-                    await self._sqlite_lock.acquire()
-                    while self._sqlite_shared:  # let single statements in flight finish
-                        self._sqlite_drained.clear()
-                        await self._sqlite_drained.wait()
-                return self._sqlite
+                return await self._take_sqlite()
             async with asyncio.timeout(self.timeout):
                 return await self._pool.acquire()
         except TimeoutError as exc:
@@ -221,6 +216,19 @@ class Database:
             if not is_driver_error(exc):
                 raise
             raise self.error(exc) from exc
+
+    async def _take_sqlite(self) -> Any:
+        async with asyncio.timeout(self.timeout):
+            await self._sqlite_lock.acquire()
+        try:
+            async with asyncio.timeout(self.timeout):
+                while self._sqlite_shared:  # let single statements in flight finish
+                    self._sqlite_drained.clear()
+                    await self._sqlite_drained.wait()
+        except BaseException:
+            self._sqlite_lock.release()
+            raise
+        return self._sqlite
 
     async def acquire_shared(self) -> Any:
         """Like ``acquire``, for work that opens no transaction (single statements).
