@@ -45,6 +45,7 @@ by one task at a time; ``in_use`` is 1 while a task holds it.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -119,6 +120,7 @@ class Database:
         self._sqlite: Any = None
         self._sqlite_lock = asyncio.Lock()
         self._sqlite_shared = 0
+        self._clean: weakref.WeakSet[Any] = weakref.WeakSet()
         self._sqlite_drained = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -133,6 +135,7 @@ class Database:
                 "max_size": self.max_size,
                 "timeout": self.timeout,  # connect timeout of each new connection
                 "command_timeout": self.command_timeout,
+                "reset": self._reset_session,
             }
         if self.dialect == "mysql":
             return {
@@ -268,6 +271,25 @@ class Database:
             await self._pool.release(raw)
         else:
             self._pool.release(raw)
+
+    def mark_clean(self, raw: Any) -> None:
+        """Promise that ``raw`` (before ``release``) changed no session state.
+
+        asyncpg resets every connection given back to its pool with a query (``RESET ALL``,
+        ``UNLISTEN *`` …): a second round trip per operation. Code that only ran plain
+        statements outside a transaction marks the connection clean to skip it; connections
+        lent through ``connection()``/``transaction()`` are always reset.
+        """
+        if self.dialect == "postgresql":
+            self._clean.add(getattr(raw, "_con", raw))
+
+    async def _reset_session(self, con: Any) -> None:
+        if con in self._clean:
+            self._clean.discard(con)
+            return
+        query = con.get_reset_query()
+        if query:
+            await con.execute(query)
 
     def error(self, exc: BaseException) -> StoreError:
         """``exc`` as an ``autocoder.errors`` class; an outage also marks ``connected`` False."""

@@ -252,6 +252,7 @@ class SqlDocumentBackend(StorageBackend):
             else:
                 async with asyncio.timeout(self._deadline):
                     result = await operation(*args, **kwargs)
+            db.mark_clean(raw)  # single statements, no session state: skip asyncpg's reset
         except Exception as exc:
             if not is_driver_error(exc):
                 raise
