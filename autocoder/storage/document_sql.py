@@ -161,10 +161,7 @@ class DocumentSql:
                 "AND ($4::bigint IS NULL OR version = $4) RETURNING version",
                 delete=f"DELETE FROM {t} WHERE tenant = $1 AND id = $2 "
                 "AND ($3::bigint IS NULL OR version = $3) RETURNING data, version",
-                bulk=f"INSERT INTO {t} (tenant, id, data, version, seq) "
-                "SELECT $1, i, d, 1, COALESCE(s, nextval("
-                f"'{seq}')) FROM unnest($2::text[], $3::jsonb[], $4::bigint[]) AS u(i, d, s) "
-                "ON CONFLICT (tenant, id) DO NOTHING",
+                bulk="",  # binary COPY (asyncpg copy_records_to_table), no statement
                 reserve=f"SELECT nextval('{seq}') FROM generate_series(1, $1)",
             )
         if d == "mysql":

@@ -332,23 +332,27 @@ class SqlDocumentBackend(StorageBackend):
         generated = sum(record_id is None for record_id, _ in items)
         ids: builtins.list[str] = []
         if self.dialect == "postgresql":
-            numbers = iter(
-                [row[0] for row in await raw.fetch(self.statements.reserve, generated)]
-                if generated
-                else []
-            )
-            seqs: builtins.list[int | None] = []
-            for record_id, _ in items:
-                n = next(numbers) if record_id is None else None
+            # One sequence value per row (its creation order, and the id when generated),
+            # then binary COPY: the fastest way into PostgreSQL.
+            numbers = [row[0] for row in await raw.fetch(self.statements.reserve, len(items))]
+            rows = []
+            for (record_id, _), text, n in zip(items, texts, numbers, strict=True):
                 ids.append(str(n) if record_id is None else record_id)
-                seqs.append(n)
-            status: str = await raw.execute(self.statements.bulk, tenant, ids, texts, seqs)
-            if int(status.rsplit(" ", 1)[-1]) != len(items):
-                raise _BulkConflict()
+                rows.append((tenant, ids[-1], text, 1, n))
+            try:
+                await raw.copy_records_to_table(
+                    self.table_name,
+                    records=rows,
+                    columns=["tenant", "id", "data", "version", "seq"],
+                )
+            except Exception as exc:
+                if isinstance(self.db.error(exc), Conflict):
+                    raise _BulkConflict() from exc
+                raise
         elif self.dialect == "mysql":
             last = await MySqlOps(self, raw).reserve(generated) if generated else 0
-            numbers = iter(range(last - generated + 1, last + 1))
-            ids = [record_id or str(next(numbers)) for record_id, _ in items]
+            counter = iter(range(last - generated + 1, last + 1))
+            ids = [record_id or str(next(counter)) for record_id, _ in items]
             try:
                 async with raw.cursor() as cursor:
                     await cursor.executemany(
