@@ -8,9 +8,10 @@
                api_keys: [secret-1, {key: secret-2, tenant: acme}]}
 
 ``setup()`` binds the listening socket, so a port already taken stops start-up with a one-line
-cause. ``run()`` asks every bound store for its collections (``describe``), builds the FastAPI
-application (``autocoder.http.routes``) and serves it with uvicorn in the runtime's event loop
-until ``stop_accepting()``; requests in flight then complete before ``run()`` returns.
+cause. ``start()`` (once the stores serve) asks every bound store for its collections
+(``describe``) and builds the FastAPI application (``autocoder.http.routes``); a clash there
+stops start-up too. ``run()`` serves it with uvicorn in the runtime's event loop until
+``stop_accepting()``; requests in flight then complete before ``run()`` returns.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class FastAPIEndpoint(ComposedComponent):
         self._socket: socket.socket | None = None
         self._server: InLoopServer | None = None
         self._stopping = False
+        self._collections: list[str] = []
 
     @classmethod
     def listen_addresses(cls, config: Any) -> list[tuple[str, int]]:
@@ -99,16 +101,12 @@ class FastAPIEndpoint(ComposedComponent):
         self._socket = bind_socket(self.config.host, self.port)
         self.port = self._socket.getsockname()[1]
 
-    async def run(self) -> None:
-        if self._socket is None or self._stopping:
-            await self.stopped_accepting().wait()
-            return
-        owner = f"FastAPIEndpoint {self.name}"
+    async def start(self) -> None:
+        """Ask every bound store for its collections and build the application."""
         receivers = {name: out.receivers for name, out in self.send_streams.items()}
-        collections = await discover(owner, receivers, self.request, self.config.request_timeout)
+        collections = await discover(receivers, self.request, self.config.request_timeout)
         # /health shows the first store's health first (SPEC 6: "the first bound store").
         first = collections[0].stream if collections else next(iter(receivers), None)
-        primary = receivers[first][0] if first is not None else None
         app = build_app(
             AppSpec(
                 title=f"{self.name} API",
@@ -118,7 +116,7 @@ class FastAPIEndpoint(ComposedComponent):
                 timeout=self.config.request_timeout,
                 max_body_bytes=self.config.max_body_bytes,
                 system=self.system,
-                primary_store=primary,
+                primary_store=receivers[first][0] if first is not None else None,
             )
         )
         asgi = EndpointMiddleware(
@@ -129,18 +127,21 @@ class FastAPIEndpoint(ComposedComponent):
             log=self.log,
             router=app.router,
         )
-        server = InLoopServer(
+        self._server = InLoopServer(
             uvicorn_config(asgi, graceful_seconds=self.config.request_timeout + 1)
         )
-        self._server = server
-        if self._stopping:
+        self._collections = [c.name for c in collections]
+
+    async def run(self) -> None:
+        if self._socket is None or self._server is None or self._stopping:
+            await self.stopped_accepting().wait()
             return
         self.log.info(
             "serving",
             url=format_url(self.config.host, self.port),
-            collections=[c.name for c in collections],
+            collections=self._collections,
         )
-        await server.serve(sockets=[self._socket])
+        await self._server.serve(sockets=[self._socket])
         self._socket = None  # uvicorn closed it
 
     async def stop_accepting(self) -> None:

@@ -42,14 +42,13 @@ class Collection:
 
 
 async def discover(
-    owner: str,
     receivers: Mapping[str, list[str]],
     request: Request,
     timeout: float,
 ) -> list[Collection]:
     """The collections behind the bindings ``receivers`` (stream name → receiver names).
 
-    ``owner`` names the endpoint in start-up errors, e.g. ``FastAPIEndpoint api``.
+    Problems are ``StartupError``; the supervisor prefixes them with the endpoint's name.
     """
     found: dict[str, Collection] = {}
     for stream, names in receivers.items():
@@ -60,7 +59,7 @@ async def discover(
             if reply.get("error_type") in ("unknown_action", "validation_error"):
                 continue  # not a store: reachable through /actions/{stream} only
             raise StartupError(
-                f"{owner}: store {store!r} (stream {stream!r}) did not describe its "
+                f"store {store!r} (stream {stream!r}) did not describe its "
                 f"collections: {reply.get('message', status)}"
             )
         listed = reply.get("collections")
@@ -70,17 +69,17 @@ async def discover(
             name = entry.get("name") if isinstance(entry, dict) else None
             if not isinstance(name, str) or not _NAME.match(name):
                 raise StartupError(
-                    f"{owner}: store {store!r} describes a collection named {name!r}, "
+                    f"store {store!r} describes a collection named {name!r}, "
                     "which cannot be a URL path segment"
                 )
             if name in RESERVED_NAMES:
                 raise StartupError(
-                    f"{owner}: collection {name!r} of store {store!r} clashes with the "
+                    f"collection {name!r} of store {store!r} clashes with the "
                     f"endpoint's own /{name} route; rename the table"
                 )
             if name in found:
                 raise StartupError(
-                    f"{owner}: collection {name!r} is exposed by both store "
+                    f"collection {name!r} is exposed by both store "
                     f"{found[name].store!r} and store {store!r}; serve them from separate "
                     "endpoints or give their tables different names"
                 )
