@@ -218,14 +218,16 @@ class SqlDocumentBackend(StorageBackend):
         return self.db.connected
 
     def health(self) -> dict[str, Any]:
-        stats = self.db.pool_stats()
         return {
             "store_connected": self.db.connected,
             "database_type": self.dialect,
             "table_name": self.table_name,
-            "database": self.db.host_port,
-            "pool": {"in_use": stats.in_use, "idle": stats.idle, "max_size": stats.max_size},
         }
+
+    def pool_stats(self) -> dict[str, int]:
+        """Pooled connections by state, for ``autocoder_db_pool_connections{state}``."""
+        stats = self.db.pool_stats()
+        return {"in_use": stats.in_use, "idle": stats.idle}
 
     async def count(self, collection: str) -> int:
         async with self.db.connection() as raw:

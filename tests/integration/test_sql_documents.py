@@ -144,3 +144,8 @@ async def test_health_names_the_database(backend: SqlDocumentBackend) -> None:
     assert health["store_connected"] is True
     assert health["database_type"] == backend.dialect
     assert health["table_name"] == backend.table_name
+    assert "secret" not in str(health)
+    stats = backend.pool_stats()
+    assert stats["in_use"] == 0 and stats["idle"] >= 1
+    async with backend.db.connection():
+        assert backend.pool_stats()["in_use"] == 1
