@@ -124,6 +124,8 @@ class SqlDocumentBackend(StorageBackend):
         if self.dialect == "mysql":
             version = await self._fetch(raw, "SELECT VERSION()")
             self.mariadb = "mariadb" in str(version[0][0]).lower()
+            # "already exists" notes (another process created it first) are not warnings here.
+            await self._fetch(raw, "SET SESSION sql_notes = 0")
         if not await self._columns(raw):
             for statement in create_table(self.dialect, self.table_name):
                 await self._fetch(raw, statement)
@@ -137,6 +139,7 @@ class SqlDocumentBackend(StorageBackend):
             if not await self._fetch(raw, "SHOW TABLES LIKE %s", MYSQL_COUNTERS):
                 await self._fetch(raw, create_counters())
             await self._fetch(raw, self.counter_row, self.table_name)
+            await self._fetch(raw, "SET SESSION sql_notes = 1")
         self._sql.mariadb = self.mariadb
         self.statements = self._sql.statements()
 

@@ -16,6 +16,9 @@ shutdown errors, MySQL 2002/2003/2006/                         may work
 connection, deadlocks and serialization
 failures, sqlite ``database is locked``
 a pool that gives no connection in time     ``Unavailable``    "connection pool exhausted"
+a value the column cannot hold (a string    ``ValidationFailed``  the data, not the database, is
+too long, ``\u0000`` in PostgreSQL text,                        at fault: a ``validation_error``
+MySQL 1406/1366/3140)
 statement timeout (asyncpg 57014 /          ``StoreTimeout``   the statement ran too long
 ``command_timeout``, MySQL 3024/1969/
 1205)
@@ -44,6 +47,7 @@ from autocoder.errors import (
     StoreError,
     StoreTimeout,
     Unavailable,
+    ValidationFailed,
 )
 
 _PG_UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -64,15 +68,25 @@ MYSQL_TIMEOUT = frozenset({1028, 1205, 1969, 3024})
 #: MySQL/MariaDB error numbers of a duplicate key.
 MYSQL_DUPLICATE = frozenset({1062, 1586})
 
+_PG_BAD_VALUE: tuple[type[BaseException], ...] = (
+    asyncpg.UntranslatableCharacterError,  # 22P05: \u0000 in jsonb/text
+    asyncpg.StringDataRightTruncationError,  # 22001: longer than VARCHAR(n)
+    asyncpg.CharacterNotInRepertoireError,  # 22021
+)
+#: MySQL/MariaDB error numbers of a value the column cannot hold.
+MYSQL_BAD_VALUE = frozenset({1366, 1406, 3140})
+
 #: Every driver exception class this module maps to something other than ``InternalError``.
 MAPPED: dict[type[BaseException], type[StoreError]] = {
     asyncpg.UniqueViolationError: Conflict,
     asyncpg.QueryCanceledError: StoreTimeout,
     **dict.fromkeys(_PG_UNAVAILABLE, Unavailable),
+    **dict.fromkeys(_PG_BAD_VALUE, ValidationFailed),
     asyncpg.InterfaceError: Unavailable,  # "connection is closed" (else InternalError)
     pymysql.err.IntegrityError: Conflict,  # errno 1062/1586 (else InternalError)
     pymysql.err.OperationalError: Unavailable,  # MYSQL_UNAVAILABLE (MYSQL_TIMEOUT: timeout)
     pymysql.err.InterfaceError: Unavailable,
+    pymysql.err.DataError: ValidationFailed,  # MYSQL_BAD_VALUE (else InternalError)
     sqlite3.IntegrityError: Conflict,  # UNIQUE / PRIMARY KEY constraint (else InternalError)
     sqlite3.OperationalError: Unavailable,  # locked / busy / cannot open (else InternalError)
     sqlite3.ProgrammingError: Unavailable,  # "Cannot operate on a closed database"
@@ -104,6 +118,8 @@ def classify(exc: BaseException) -> type[StoreError]:
         return StoreTimeout
     if isinstance(exc, _PG_UNAVAILABLE):
         return Unavailable
+    if isinstance(exc, _PG_BAD_VALUE):
+        return ValidationFailed
     if isinstance(exc, asyncpg.InterfaceError):
         closed = "closed" in str(exc) or "not connected" in str(exc)
         return Unavailable if closed else InternalError
@@ -113,6 +129,8 @@ def classify(exc: BaseException) -> type[StoreError]:
         return Unavailable
     if isinstance(exc, pymysql.err.MySQLError):
         number = _errno(exc)
+        if number in MYSQL_BAD_VALUE:
+            return ValidationFailed
         if number in MYSQL_TIMEOUT:
             return StoreTimeout
         if number in MYSQL_UNAVAILABLE:
@@ -150,6 +168,8 @@ def translate(exc: BaseException, target: str, secret: str | None = None) -> Sto
     detail = mask(str(exc) or type(exc).__name__, secret)
     if kind is Conflict:
         return Conflict(f"a record with this key exists ({detail})")
+    if kind is ValidationFailed:
+        return ValidationFailed(f"a value cannot be stored: {detail}")
     return kind(f"{_WORDS[kind]} at {target}: {detail}")
 
 

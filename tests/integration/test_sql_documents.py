@@ -10,6 +10,7 @@ from autocoder.errors import (
     DatabaseSchemaValidationError,
     NotFound,
     StartupError,
+    ValidationFailed,
     VersionConflict,
 )
 from autocoder.storage.backend import ListQuery
@@ -149,3 +150,19 @@ async def test_health_names_the_database(backend: SqlDocumentBackend) -> None:
     assert stats["in_use"] == 0 and stats["idle"] >= 1
     async with backend.db.connection():
         assert backend.pool_stats()["in_use"] == 1
+
+
+async def test_a_value_the_database_cannot_hold_is_a_validation_error(
+    backend: SqlDocumentBackend,
+) -> None:
+    t = table(backend)
+    for tenant, data in (("t" * 300, {"a": 1}), ("", {"text": "nul \u0000 inside"})):
+        try:
+            record = await backend.create(t, tenant, None, data)
+        except ValidationFailed as exc:
+            assert "cannot be stored" in str(exc)
+            assert backend.connected
+        else:  # SQLite stores both
+            assert backend.dialect == "sqlite" or tenant == ""
+            got = await backend.get(t, tenant, record.id)
+            assert got is not None and got.data == data

@@ -16,6 +16,7 @@ from autocoder.errors import (
     StoreError,
     StoreTimeout,
     Unavailable,
+    ValidationFailed,
 )
 from autocoder.storage.database import Database
 from autocoder.storage.errors import MAPPED, classify, translate
@@ -38,6 +39,9 @@ CASES: list[tuple[BaseException, type[StoreError]]] = [
     (asyncpg.InterfaceError("connection is closed"), Unavailable),
     (asyncpg.InterfaceError("cannot perform operation: another operation"), InternalError),
     (asyncpg.UndefinedTableError("relation does not exist"), InternalError),
+    (asyncpg.UntranslatableCharacterError("unsupported Unicode escape"), ValidationFailed),
+    (asyncpg.StringDataRightTruncationError("value too long"), ValidationFailed),
+    (asyncpg.CharacterNotInRepertoireError("invalid byte sequence"), ValidationFailed),
     (pymysql.err.IntegrityError(1062, "Duplicate entry 'x' for key 'PRIMARY'"), Conflict),
     (pymysql.err.IntegrityError(1048, "Column cannot be null"), InternalError),
     (pymysql.err.OperationalError(2003, "Can't connect to MySQL server"), Unavailable),
@@ -48,6 +52,8 @@ CASES: list[tuple[BaseException, type[StoreError]]] = [
     (pymysql.err.OperationalError(3024, "maximum statement execution time exceeded"), StoreTimeout),
     (pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"), StoreTimeout),
     (pymysql.err.InterfaceError(0, ""), Unavailable),
+    (pymysql.err.DataError(1406, "Data too long for column 'tenant'"), ValidationFailed),
+    (pymysql.err.DataError(1264, "Out of range value"), InternalError),
     (pymysql.err.ProgrammingError(1064, "syntax error"), InternalError),
     (sqlite3.IntegrityError("UNIQUE constraint failed: tasks.tenant, tasks.id"), Conflict),
     (sqlite3.IntegrityError("NOT NULL constraint failed: tasks.data"), InternalError),
