@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from types import TracebackType
@@ -56,12 +56,21 @@ from urllib.parse import urlsplit, urlunsplit
 import databases
 
 from autocoder.errors import DatabaseConnectionError, StoreError, Unavailable
-from autocoder.storage.dialects import DATABASES_SCHEME, Dialect, dialect_of, placeholders
+from autocoder.storage.dialects import (
+    DATABASES_SCHEME,
+    Dialect,
+    begin,
+    commit,
+    dialect_of,
+    rollback,
+    run_execute,
+    run_fetch,
+)
 from autocoder.storage.errors import is_driver_error, mask, pool_exhausted, translate
 
 DEFAULT_PORTS: dict[Dialect, int] = {"postgresql": 5432, "mysql": 3306, "sqlite": 0}
 
-__all__ = ["Database", "PoolStats"]
+__all__ = ["Database", "PoolStats", "open_database", "run_execute", "run_fetch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,7 +378,7 @@ class _Lease:
         raw = self._raw = await db.acquire()
         if self._transaction:
             try:
-                self._tx = await _begin(raw, db.dialect)
+                self._tx = await begin(raw, db.dialect)
             except BaseException as exc:
                 await self._give_back(broken=True)
                 raise db.error(exc) from exc
@@ -382,9 +391,9 @@ class _Lease:
         try:
             if self._transaction:
                 if exc is None:
-                    await _commit(self._raw, db.dialect, self._tx)
+                    await commit(self._raw, db.dialect, self._tx)
                 else:
-                    await _rollback(self._raw, db.dialect, self._tx)
+                    await rollback(self._raw, db.dialect, self._tx)
         except BaseException as end_error:
             await self._give_back(broken=True)
             if exc is None:
@@ -403,65 +412,6 @@ class _Lease:
             self._raw.close()  # a connection in an unknown transaction state is not reused
         with suppress(Exception):  # a dead connection: the pool replaces it
             await db.release(self._raw)
-
-
-async def _begin(raw: Any, dialect: Dialect) -> Any:
-    if dialect == "postgresql":
-        tx = raw.transaction()
-        await tx.start()
-        return tx
-    if dialect == "mysql":
-        await raw.begin()
-        return None
-    await raw.execute("BEGIN IMMEDIATE")
-    return None
-
-
-async def _commit(raw: Any, dialect: Dialect, tx: Any) -> None:
-    if dialect == "postgresql":
-        await tx.commit()
-    elif dialect == "mysql":
-        await raw.commit()
-    else:
-        await raw.execute("COMMIT")
-
-
-async def _rollback(raw: Any, dialect: Dialect, tx: Any) -> None:
-    if dialect == "postgresql":
-        await tx.rollback()
-    elif dialect == "mysql":
-        await raw.rollback()
-    else:
-        await raw.execute("ROLLBACK")
-
-
-async def run_execute(raw: Any, dialect: Dialect, sql: str, params: Sequence[Any]) -> int:
-    """Run one statement with ``?`` placeholders on a driver connection; rows affected."""
-    if dialect == "postgresql":
-        status: str = await raw.execute(placeholders(sql, dialect), *params)
-        last = status.rsplit(" ", 1)[-1]
-        return int(last) if last.isdigit() else 0
-    if dialect == "mysql":
-        async with raw.cursor() as cursor:
-            return int(await cursor.execute(placeholders(sql, dialect), tuple(params)))
-    cursor = await raw.execute(sql, tuple(params))
-    count = int(cursor.rowcount)
-    await cursor.close()
-    return count
-
-
-async def run_fetch(
-    raw: Any, dialect: Dialect, sql: str, params: Sequence[Any]
-) -> list[tuple[Any, ...]]:
-    """Rows of one query with ``?`` placeholders on a driver connection, as tuples."""
-    if dialect == "postgresql":
-        rows = await raw.fetch(placeholders(sql, dialect), *params)
-        return [tuple(row) for row in rows]
-    if dialect == "mysql":
-        async with raw.cursor() as cursor:
-            await cursor.execute(placeholders(sql, dialect), tuple(params))
-            return [tuple(row) for row in await cursor.fetchall()]
-    return [tuple(row) for row in await raw.execute_fetchall(sql, tuple(params))]
 
 
 @asynccontextmanager

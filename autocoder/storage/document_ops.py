@@ -305,7 +305,7 @@ class SqliteOps(CompareAndSetOps):
         return (rows[0][0], int(rows[0][1])) if rows else None
 
     async def _swap(self, sql: str, args: tuple[Any, ...]) -> bool:
-        return bool(await self._rows(sql + " RETURNING 1" if "RETURNING" not in sql else sql, args))
+        return bool(await self._rows(sql, args))  # the statements end in RETURNING
 
     async def get(self, collection: str, tenant: str, record_id: str) -> Record | None:
         self._check(collection)
