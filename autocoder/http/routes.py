@@ -23,9 +23,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from autocoder.http.body import RequestRejected, read_json_object
 from autocoder.http.discovery import Collection
 from autocoder.http.health import SystemView, readiness, system_health
+from autocoder.http.inputs import (
+    RequestRejected,
+    expected_version,
+    list_message,
+    read_json_object,
+)
 from autocoder.http.middleware import FORCED_TENANT_KEY, REQUEST_ID_KEY, TENANT_KEY
 from autocoder.http.openapi import (
     ErrorReply,
@@ -33,7 +38,6 @@ from autocoder.http.openapi import (
     collection_models,
     request_body,
 )
-from autocoder.http.query import expected_version, list_message
 from autocoder.http.status import JSONResponse, error_response, reply_response
 
 __all__ = ["AppSpec", "build_app"]
