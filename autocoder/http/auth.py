@@ -17,7 +17,9 @@ from dataclasses import dataclass
 __all__ = ["OPEN_PATHS", "Credentials", "KeyRing", "Unauthorized", "credentials_from_headers"]
 
 #: Paths served without a key (probes and API descriptions).
-OPEN_PATHS = frozenset({"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+OPEN_PATHS = frozenset(
+    {"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
 
 
 class Unauthorized(Exception):

@@ -303,6 +303,15 @@ def _add_probe_routes(app: FastAPI, spec: AppSpec) -> None:
         )
 
 
+def _methods_for(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at ``path`` (each route here has one method)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     async def rejected(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestRejected)
@@ -316,10 +325,16 @@ def _add_error_handlers(app: FastAPI) -> None:
                 status_code=404,
             )
         if exc.status_code == 405:
+            allowed = _methods_for(app, request.url.path)
             return error_response(
-                405, "method_not_allowed", f"{request.method} is not allowed on this route"
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on this route; allowed: {', '.join(allowed)}",
+                headers={"allow": ", ".join(allowed)},
             )
-        return error_response(exc.status_code, "validation_error", str(exc.detail))
+        return error_response(
+            exc.status_code, "validation_error", str(exc.detail), headers=exc.headers
+        )
 
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -84,7 +84,7 @@ async def test_without_a_valid_key_every_data_route_is_401(
 
 
 async def test_probes_and_docs_need_no_key(keyed: Running) -> None:
-    for path in ("/health", "/ready", "/openapi.json", "/docs"):
+    for path in ("/health", "/ready", "/openapi.json", "/docs", "/redoc"):
         assert (await keyed.client.get(path)).status_code == 200, path
 
 

@@ -164,6 +164,7 @@ async def test_a_method_a_route_does_not_have_is_405(api: Running) -> None:
 
     assert response.status_code == 405
     assert response.json()["status"] == "error"
+    assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}
 
 
 async def test_actions_route_sends_any_message_with_the_same_mapping(api: Running) -> None:
