@@ -117,6 +117,7 @@ class FastAPIEndpoint(ComposedComponent):
                 max_body_bytes=self.config.max_body_bytes,
                 system=self.system,
                 primary_store=receivers[first][0] if first is not None else None,
+                api_keys=bool(self.config.api_keys),
             )
         )
         asgi = EndpointMiddleware(

@@ -13,11 +13,34 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from autocoder.http.auth import OPEN_PATHS
 from autocoder.http.discovery import Collection
 
-__all__ = ["CollectionModels", "ErrorReply", "collection_models", "request_body"]
+__all__ = [
+    "TENANT_PARAMETER",
+    "CollectionModels",
+    "ErrorReply",
+    "collection_models",
+    "document_api_keys",
+    "request_body",
+]
+
+#: The header choosing the tenant (unless an API key forces one), on every collection route.
+TENANT_PARAMETER = {
+    "name": "X-Tenant-ID",
+    "in": "header",
+    "required": False,
+    "description": 'The tenant whose records to use (default ""); ignored with a tenant-bound key',
+    "schema": {"type": "string"},
+}
+
+_SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer KEY"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
 
 _TYPES: dict[str, Any] = {
     "string": str,
@@ -137,3 +160,24 @@ def request_body(model: Any, description: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": schema}},
         }
     }
+
+
+def document_api_keys(app: FastAPI) -> None:
+    """Describe API-key authentication in ``/openapi.json`` (and the Authorize button of /docs).
+
+    Every operation but the open ones (probes, docs) requires ``Authorization: Bearer KEY`` or
+    ``X-API-Key: KEY``.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = _SECURITY_SCHEMES
+            for path, operations in schema.get("paths", {}).items():
+                if path not in OPEN_PATHS:
+                    for operation in operations.values():
+                        operation["security"] = [{"bearer": []}, {"apiKey": []}]
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]

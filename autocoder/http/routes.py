@@ -33,9 +33,11 @@ from autocoder.http.inputs import (
 )
 from autocoder.http.middleware import FORCED_TENANT_KEY, REQUEST_ID_KEY, TENANT_KEY
 from autocoder.http.openapi import (
+    TENANT_PARAMETER,
     ErrorReply,
     NotFoundReply,
     collection_models,
+    document_api_keys,
     request_body,
 )
 from autocoder.http.status import JSONResponse, error_response, reply_response
@@ -68,6 +70,7 @@ _IF_MATCH = {
     "schema": {"type": "string"},
 }
 _LIST_PARAMETERS = [
+    TENANT_PARAMETER,
     {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}},
     {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer"}},
     {
@@ -106,6 +109,7 @@ class AppSpec:
     max_body_bytes: int
     system: SystemView | None
     primary_store: str | None
+    api_keys: bool = False
 
 
 def _tenant(request: Request, message: dict[str, Any] | None = None) -> str:
@@ -176,7 +180,7 @@ def _add_collection_routes(app: FastAPI, spec: AppSpec, collection: Collection) 
             message["expected_version"] = version
         return reply_response(await send(stream, message, timeout), "delete")
 
-    record_params = {"parameters": [_ID_PARAMETER, _IF_MATCH]}
+    record_params = {"parameters": [_ID_PARAMETER, _IF_MATCH, TENANT_PARAMETER]}
     app.router.add_api_route(
         base,
         create,
@@ -186,7 +190,10 @@ def _add_collection_routes(app: FastAPI, spec: AppSpec, collection: Collection) 
         responses={**_ERRORS, 409: {"model": ErrorReply, "description": "The id exists"}},
         summary=f"Create a {name} record",
         tags=tags,
-        openapi_extra=request_body(models.create, "The record's fields (optionally its id)"),
+        openapi_extra={
+            "parameters": [TENANT_PARAMETER],
+            **request_body(models.create, "The record's fields (optionally its id)"),
+        },
     )
     app.router.add_api_route(
         base,
@@ -206,7 +213,7 @@ def _add_collection_routes(app: FastAPI, spec: AppSpec, collection: Collection) 
         responses={**_ERRORS, **_NOT_FOUND},
         summary=f"Get a {name} record",
         tags=tags,
-        openapi_extra={"parameters": [_ID_PARAMETER]},
+        openapi_extra={"parameters": [_ID_PARAMETER, TENANT_PARAMETER]},
     )
     for method, action, model, what in (
         ("PATCH", "update", models.update, "Fields to change (shallow merge)"),
@@ -370,4 +377,6 @@ def build_app(spec: AppSpec) -> FastAPI:
         _add_collection_routes(app, spec, collection)
     _add_action_route(app, spec)
     _add_probe_routes(app, spec)
+    if spec.api_keys:
+        document_api_keys(app)
     return app

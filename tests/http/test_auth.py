@@ -156,3 +156,19 @@ async def test_without_keys_the_tenant_comes_from_x_tenant_id(serve: Serve) -> N
         assert (await r.client.get(record)).status_code == 404
         default = await r.client.get("/tasks")
         assert default.json()["count"] == 0
+
+
+async def test_openapi_describes_the_keys(keyed: Running) -> None:
+    spec = (await keyed.client.get("/openapi.json")).json()
+
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Authorization: Bearer KEY",
+    }
+    assert schemes["apiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert spec["paths"]["/tasks"]["post"]["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert "security" not in spec["paths"]["/health"]["get"]
+    text = str(spec)
+    assert "admin-key" not in text and "acme-key" not in text

@@ -93,7 +93,10 @@ async def test_openapi_describes_every_route(api: Running) -> None:
     assert "post" in paths["/actions/{stream_name}"]
     assert {"/health", "/ready"} <= set(paths)
     parameters = {p["name"] for p in paths["/tasks"]["get"]["parameters"]}
-    assert {"limit", "offset", "order_by"} <= parameters
+    assert {"limit", "offset", "order_by", "X-Tenant-ID"} <= parameters
+    item_parameters = {p["name"] for p in paths["/tasks/{id}"]["put"]["parameters"]}
+    assert item_parameters == {"id", "If-Match", "X-Tenant-ID"}
+    assert "securitySchemes" not in response.json().get("components", {})
 
 
 async def test_docs_page_is_served(api: Running) -> None:
