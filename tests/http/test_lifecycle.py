@@ -178,3 +178,21 @@ def test_api_keys_do_not_show_in_the_config_repr() -> None:
 
     assert "top-secret" not in repr(api.config)
     assert "top-secret" not in str(api.config.model_dump())
+
+
+@pytest.mark.parametrize(("host", "client_host"), [("::1", "[::1]"), ("localhost", "localhost")])
+async def test_an_ipv6_address_or_a_host_name_can_be_listened_on(
+    host: str, client_host: str
+) -> None:
+    try:
+        socket.socket(socket.AF_INET6).close()
+    except OSError:  # pragma: no cover - depends on the machine
+        pytest.skip("no IPv6 on this machine")
+    api = FastAPIEndpoint("api", {"host": host, "port": 0})
+    async with System("t", [api]):
+        async with httpx.AsyncClient(base_url=f"http://{client_host}:{api.port}") as client:
+            response = await client.get("/health")
+        if ":" in host:
+            assert api.urls() == [f"http://[::1]:{api.port} (docs: /docs)"]
+
+    assert response.status_code == 200
