@@ -167,6 +167,19 @@ def run_database_blueprint(url: str, tmp_path: Path, processes: list[Served]) ->
             s.labels["collection"]: s.value for s in families["autocoder_store_records"].samples
         }
         assert records == {table: 1.0}
+        pool = {
+            s.labels["state"]: s.value
+            for s in families["autocoder_db_pool_connections"].samples
+            if s.labels["component"] == "persistent_store"
+        }
+        assert set(pool) == {"in_use", "idle"}
+        assert pool["in_use"] + pool["idle"] >= 1
+        requests = {
+            (s.labels["method"], s.labels["route"], s.labels["status"])
+            for s in families["autocoder_http_requests"].samples
+            if s.name == "autocoder_http_requests_total"
+        }
+        assert ("GET", f"/{table}/{{id}}", "200") in requests
         code, _, err = second.stop()
         assert code == 0, err
     finally:
