@@ -45,6 +45,7 @@ by one task at a time; ``in_use`` is 1 while a task holds it.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -183,12 +184,18 @@ class Database:
         await holder.acquire()
         self._sqlite_holder = holder
         raw = holder.raw_connection
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            f"PRAGMA busy_timeout={int(self.timeout * 1000)}",
-        ):
-            await raw.execute(pragma)
+        await raw.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        delay = 0.005
+        while True:  # switching to WAL wants the file alone and skips the busy handler
+            try:
+                await raw.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+                await asyncio.sleep(delay)  # bounded by connect()'s time limit
+                delay = min(delay * 2, 0.2)
+        await raw.execute("PRAGMA synchronous=NORMAL")
         self._sqlite = raw
 
     async def _discard(self, db: databases.Database) -> None:

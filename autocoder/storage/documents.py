@@ -114,8 +114,16 @@ class SqlDocumentBackend(StorageBackend):
     async def connect(self) -> None:
         await self.db.connect()
         try:
-            async with self.db.connection() as raw:
-                await self._prepare(raw)
+            if self.dialect == "postgresql":
+                # Stores starting at once on a new table: one creates it, the others wait.
+                async with self.db.transaction() as raw:
+                    await raw.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext($1))", "autocoder:" + self.table_name
+                    )
+                    await self._prepare(raw)
+            else:
+                async with self.db.connection() as raw:
+                    await self._prepare(raw)
         except BaseException:
             await self.db.disconnect()
             raise

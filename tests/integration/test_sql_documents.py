@@ -166,3 +166,13 @@ async def test_a_value_the_database_cannot_hold_is_a_validation_error(
             assert backend.dialect == "sqlite" or tenant == ""
             got = await backend.get(t, tenant, record.id)
             assert got is not None and got.data == data
+
+
+async def test_several_stores_starting_at_once_share_one_new_table(open_backend: Opener) -> None:
+    backends = [open_backend() for _ in range(4)]
+    async with anyio.create_task_group() as tg:
+        for backend in backends:
+            tg.start_soon(backend.connect)
+    t = table(backends[0])
+    made = [await backend.create(t, "", None, {}) for backend in backends]
+    assert len({record.id for record in made}) == 4
