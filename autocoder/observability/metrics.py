@@ -1,8 +1,9 @@
 """The Prometheus families of SPEC section 7, one registry per running system.
 
 Hot paths hold on to label children (``counter.labels(...)``) instead of looking them up per
-message; gauges that describe current state (component up, buffer use, records, pool) are read
-at scrape time by a collector, so they cost nothing between scrapes.
+message, and update lock-free instruments (``instruments.py``); gauges that describe current
+state (component up, buffer use, records, pool) are read at scrape time, so they cost nothing
+between scrapes. prometheus-client renders everything, beside its process and Python collectors.
 """
 
 from __future__ import annotations
@@ -10,16 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    GCCollector,
-    Histogram,
-    PlatformCollector,
-    ProcessCollector,
-)
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from autocoder.observability.instruments import Counter, Histogram
 
 PREFIX = "autocoder_"
 
@@ -44,13 +40,15 @@ class GaugeSource:
         return family
 
 
-class _ScrapeTimeGauges(Collector):
-    def __init__(self, gauges: list[GaugeSource]) -> None:
-        self._gauges = gauges
+class _Families(Collector):
+    """Yields every autocoder family at scrape time."""
+
+    def __init__(self, sources: list[Counter | Histogram | GaugeSource]) -> None:
+        self._sources = sources
 
     def collect(self) -> Iterator[Metric]:
-        for gauge in self._gauges:
-            yield gauge.family()
+        for source in self._sources:
+            yield source.family()
 
 
 class SystemMetrics:
@@ -66,52 +64,57 @@ class SystemMetrics:
         self.messages_received = Counter(
             PREFIX + "messages_received_total",
             "Messages a component received, by stream.",
-            ["component", "stream"],
-            registry=registry,
+            ("component", "stream"),
         )
         self.messages_sent = Counter(
             PREFIX + "messages_sent_total",
             "Messages a component sent, by stream.",
-            ["component", "stream"],
-            registry=registry,
+            ("component", "stream"),
         )
         self.message_errors = Counter(
             PREFIX + "message_errors_total",
             "Error replies a component gave, by error type.",
-            ["component", "error_type"],
-            registry=registry,
+            ("component", "error_type"),
         )
         self.processing_seconds = Histogram(
             PREFIX + "processing_seconds",
             "Time a component took to process one message, by action.",
-            ["component", "action"],
-            registry=registry,
-            buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+            ("component", "action"),
+            buckets=(
+                0.0001,
+                0.0005,
+                0.001,
+                0.005,
+                0.01,
+                0.025,
+                0.05,
+                0.1,
+                0.25,
+                0.5,
+                1.0,
+                2.5,
+                10.0,
+            ),
         )
         self.store_operations = Counter(
             PREFIX + "store_operations_total",
             "Store operations, by action and reply status.",
-            ["component", "action", "status"],
-            registry=registry,
+            ("component", "action", "status"),
         )
         self.http_requests = Counter(
             PREFIX + "http_requests_total",
             "HTTP requests served, by route template and status code.",
-            ["component", "method", "route", "status"],
-            registry=registry,
+            ("component", "method", "route", "status"),
         )
         self.http_request_seconds = Histogram(
             PREFIX + "http_request_seconds",
             "HTTP request duration, by route template.",
-            ["component", "method", "route"],
-            registry=registry,
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+            ("component", "method", "route"),
         )
         self.component_restarts = Counter(
             PREFIX + "component_restarts_total",
             "Times a component was restarted after its processing loop failed.",
-            ["component"],
-            registry=registry,
+            ("component",),
         )
 
         self.component_up = GaugeSource(
@@ -131,8 +134,16 @@ class SystemMetrics:
             ("component", "state"),
         )
         registry.register(
-            _ScrapeTimeGauges(
+            _Families(
                 [
+                    self.messages_received,
+                    self.messages_sent,
+                    self.message_errors,
+                    self.processing_seconds,
+                    self.store_operations,
+                    self.http_requests,
+                    self.http_request_seconds,
+                    self.component_restarts,
                     self.component_up,
                     self.stream_buffer_used,
                     self.store_records,
