@@ -54,14 +54,15 @@ async def test_a_buffer_full_for_request_timeout_is_503_with_retry_after(serve: 
         async def call(key: str) -> None:
             responses[key] = await r.client.get(f"/jobs/{key}")
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(call, "held")  # taken by the store's worker, which holds it
-            while not store.seen:
-                await anyio.sleep(0.01)
-            tg.start_soon(call, "queued")  # fills the one-message buffer
-            while r.component("store").receive_streams["input"].buffer_used() < 1:
-                await anyio.sleep(0.01)
-            tg.start_soon(call, "refused")  # finds the buffer full
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call, "held")  # taken by the store's worker, which holds it
+                while not store.seen:
+                    await anyio.sleep(0.01)
+                tg.start_soon(call, "queued")  # fills the one-message buffer
+                while r.component("store").receive_streams["input"].buffer_used() < 1:
+                    await anyio.sleep(0.01)
+                tg.start_soon(call, "refused")  # finds the buffer full
         store.release()
 
     refused = responses["refused"]

@@ -121,15 +121,16 @@ async def test_shutdown_lets_a_request_in_flight_finish_and_refuses_new_ones() -
             async with httpx.AsyncClient(base_url=url) as client:
                 responses.append(await client.get("/jobs/1"))
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(in_flight)
-            while not store.seen:
-                await anyio.sleep(0.01)
-            system.request_shutdown()
-            # Wait until the endpoint refuses new connections, then let the store answer.
-            while await accepts_connections(url):
-                await anyio.sleep(0.02)
-            store.release()
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(in_flight)
+                while not store.seen:
+                    await anyio.sleep(0.01)
+                system.request_shutdown()
+                # Wait until the endpoint refuses new connections, then let the store answer.
+                while await accepts_connections(url):
+                    await anyio.sleep(0.02)
+                store.release()
 
     assert [r.status_code for r in responses] == [200]
     assert responses[0].json()["done"] is True
