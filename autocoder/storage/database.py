@@ -131,6 +131,7 @@ class Database:
         self._sqlite_lock = asyncio.Lock()
         self._sqlite_shared = 0
         self._clean: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._probe: asyncio.Task[bool] | None = None
         self._sqlite_drained = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -214,6 +215,10 @@ class Database:
         """Close every connection. Safe to call twice and after a failed ``connect``."""
         db, self._db, self._pool = self._db, None, None
         self.connected = False
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.wait([self._probe])
+            self._probe = None
         if db is not None:
             await self._discard(db)
 
@@ -324,6 +329,24 @@ class Database:
     def transaction(self) -> _Lease:
         """``async with db.transaction() as raw``: committed on exit, rolled back on error."""
         return _Lease(self, transaction=True)
+
+    async def probe(self) -> bool:
+        """Ask the database ``SELECT 1``; updates and returns ``connected`` (never raises)."""
+        if self._db is None:
+            return False
+        with suppress(StoreError):
+            async with self.connection() as raw:
+                await run_fetch(raw, self.dialect, "SELECT 1", ())
+        return self.connected
+
+    def probe_soon(self) -> None:
+        """Start ``probe()`` in the background unless one runs (health checks call this)."""
+        if self._probe is not None and not self._probe.done():
+            return
+        try:
+            self._probe = asyncio.get_running_loop().create_task(self.probe())
+        except RuntimeError:  # no running loop: nothing to probe with
+            self._probe = None
 
     def pool_stats(self) -> PoolStats:
         """Open, lent-out and idle connections (all zero while disconnected)."""

@@ -229,6 +229,8 @@ class SqlDocumentBackend(StorageBackend):
         return self.db.connected
 
     def health(self) -> dict[str, Any]:
+        if not self.db.connected:  # no traffic may come until health is good: look again
+            self.db.probe_soon()
         return {
             "store_connected": self.db.connected,
             "database_type": self.dialect,
