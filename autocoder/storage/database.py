@@ -29,17 +29,23 @@ Placeholders are ``?`` on every dialect (rewritten for the driver). Driver excep
 inside ``connection()``/``transaction()`` blocks and by the helpers leave as
 ``autocoder.errors`` classes (see ``autocoder.storage.errors``). The lower-level
 ``acquire()``/``release(raw)``/``error(exc)`` trio is for the hottest paths, where even an
-async context manager is measurable.
+async context manager is measurable; ``acquire_shared()``/``release_shared(raw)`` for work
+that opens no transaction (on SQLite it shares the connection), and ``mark_clean(raw)`` before
+releasing a connection that changed no session state (spares asyncpg's reset query).
 
 Outage: an operation that gets no connection within ``timeout`` seconds fails with
 ``Unavailable("connection pool exhausted …")``; a refused or lost connection fails with
 ``Unavailable`` at once; a statement running past ``command_timeout`` fails with
 ``StoreTimeout``. None of these hang, all set ``connected`` to False, and nothing needs
 restarting: the driver pools drop dead connections and open new ones on the next operation,
-so service resumes by itself when the database does.
+so service resumes by itself when the database does. ``await db.probe()`` (or
+``db.probe_soon()`` from synchronous health code) runs ``SELECT 1`` to notice that without
+traffic. MySQL has no statement time limit in the driver: bound MySQL work yourself
+(``SqlDocumentBackend`` does, with ``command_timeout``).
 
-SQLite: one long-lived connection (WAL journal, ``synchronous=NORMAL``, a busy timeout) used
-by one task at a time; ``in_use`` is 1 while a task holds it.
+SQLite: one long-lived connection (WAL journal, ``synchronous=NORMAL``, a busy timeout).
+Transactions (``transaction()``, ``connection()``, ``acquire()``) have it alone; single
+statements through ``acquire_shared()`` share it. ``in_use`` is 1 while a task holds it alone.
 """
 
 from __future__ import annotations
