@@ -56,7 +56,6 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -66,14 +65,13 @@ from autocoder.errors import DatabaseConnectionError, StoreError, Unavailable
 from autocoder.storage.dialects import (
     DATABASES_SCHEME,
     Dialect,
-    begin,
-    commit,
     dialect_of,
-    rollback,
     run_execute,
     run_fetch,
 )
 from autocoder.storage.errors import is_driver_error, mask, pool_exhausted, translate
+from autocoder.storage.lease import Lease
+from autocoder.storage.sqlite_gate import SqliteGate
 
 DEFAULT_PORTS: dict[Dialect, int] = {"postgresql": 5432, "mysql": 3306, "sqlite": 0}
 
@@ -134,11 +132,9 @@ class Database:
         self._pool: Any = None
         self._sqlite_holder: Any = None
         self._sqlite: Any = None
-        self._sqlite_lock = asyncio.Lock()
-        self._sqlite_shared = 0
+        self._gate = SqliteGate()
         self._clean: weakref.WeakSet[Any] = weakref.WeakSet()
         self._probe: asyncio.Task[bool] | None = None
-        self._sqlite_drained = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"Database({self.safe_url!r})"
@@ -236,7 +232,8 @@ class Database:
             raise Unavailable(f"database {self.host_port} is not connected")
         try:
             if self.dialect == "sqlite":
-                return await self._take_sqlite()
+                await self._gate.take(self.timeout)
+                return self._sqlite
             async with asyncio.timeout(self.timeout):
                 return await self._pool.acquire()
         except TimeoutError as exc:
@@ -247,19 +244,6 @@ class Database:
                 raise
             raise self.error(exc) from exc
 
-    async def _take_sqlite(self) -> Any:
-        async with asyncio.timeout(self.timeout):
-            await self._sqlite_lock.acquire()
-        try:
-            async with asyncio.timeout(self.timeout):
-                while self._sqlite_shared:  # let single statements in flight finish
-                    self._sqlite_drained.clear()
-                    await self._sqlite_drained.wait()
-        except BaseException:
-            self._sqlite_lock.release()
-            raise
-        return self._sqlite
-
     async def acquire_shared(self) -> Any:
         """Like ``acquire``, for work that opens no transaction (single statements).
 
@@ -269,16 +253,11 @@ class Database:
         """
         if self.dialect != "sqlite" or self._db is None:
             return await self.acquire()
-        if self._sqlite_lock.locked():
-            try:
-                async with asyncio.timeout(self.timeout):
-                    while self._sqlite_lock.locked():
-                        async with self._sqlite_lock:
-                            pass
-            except TimeoutError as exc:
-                self.connected = False
-                raise pool_exhausted(self.host_port, self.max_size, self.timeout) from exc
-        self._sqlite_shared += 1
+        try:
+            await self._gate.share(self.timeout)
+        except TimeoutError as exc:
+            self.connected = False
+            raise pool_exhausted(self.host_port, self.max_size, self.timeout) from exc
         return self._sqlite
 
     async def release_shared(self, raw: Any) -> None:
@@ -286,14 +265,12 @@ class Database:
         if self.dialect != "sqlite":
             await self.release(raw)
             return
-        self._sqlite_shared -= 1
-        if not self._sqlite_shared:
-            self._sqlite_drained.set()
+        self._gate.unshare()
 
     async def release(self, raw: Any) -> None:
         """Give back a connection from ``acquire``."""
         if self.dialect == "sqlite":
-            self._sqlite_lock.release()
+            self._gate.give()
         elif self.dialect == "postgresql":
             await self._pool.release(raw)
         else:
@@ -328,13 +305,13 @@ class Database:
             self.connected = False
         return error
 
-    def connection(self) -> _Lease:
+    def connection(self) -> Lease:
         """``async with db.connection() as raw``: a driver connection, errors translated."""
-        return _Lease(self, transaction=False)
+        return Lease(self, transaction=False)
 
-    def transaction(self) -> _Lease:
+    def transaction(self) -> Lease:
         """``async with db.transaction() as raw``: committed on exit, rolled back on error."""
-        return _Lease(self, transaction=True)
+        return Lease(self, transaction=True)
 
     async def probe(self) -> bool:
         """Ask the database ``SELECT 1``; updates and returns ``connected`` (never raises)."""
@@ -359,7 +336,7 @@ class Database:
         if self._db is None:
             return PoolStats(0, 0, 0, self.max_size)
         if self.dialect == "sqlite":
-            in_use = 1 if self._sqlite_lock.locked() else 0
+            in_use = 1 if self._gate.taken else 0
             return PoolStats(1, in_use, 1 - in_use, 1)
         if self.dialect == "postgresql":
             size, idle = self._pool.get_size(), self._pool.get_idle_size()
@@ -396,58 +373,6 @@ class Database:
         """The first column of the first row, or None."""
         row = await self.fetch_one(sql, *params)
         return None if row is None else row[0]
-
-
-class _Lease:
-    """A connection lent for one ``async with`` block (optionally inside a transaction)."""
-
-    __slots__ = ("_db", "_raw", "_transaction", "_tx")
-
-    def __init__(self, db: Database, *, transaction: bool) -> None:
-        self._db = db
-        self._transaction = transaction
-        self._raw: Any = None
-        self._tx: Any = None
-
-    async def __aenter__(self) -> Any:
-        db = self._db
-        raw = self._raw = await db.acquire()
-        if self._transaction:
-            try:
-                self._tx = await begin(raw, db.dialect)
-            except BaseException as exc:
-                await self._give_back(broken=True)
-                raise db.error(exc) from exc
-        return raw
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        db = self._db
-        try:
-            if self._transaction:
-                if exc is None:
-                    await commit(self._raw, db.dialect, self._tx)
-                else:
-                    await rollback(self._raw, db.dialect, self._tx)
-        except BaseException as end_error:
-            await self._give_back(broken=True)
-            if exc is None:
-                raise db.error(end_error) from end_error
-        else:
-            await self._give_back(broken=False)
-        if exc is None:
-            db.connected = True
-            return
-        if is_driver_error(exc):
-            raise db.error(exc) from exc
-
-    async def _give_back(self, *, broken: bool) -> None:
-        db = self._db
-        if broken and db.dialect == "mysql":
-            self._raw.close()  # a connection in an unknown transaction state is not reused
-        with suppress(Exception):  # a dead connection: the pool replaces it
-            await db.release(self._raw)
 
 
 @asynccontextmanager
