@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiomysql
 import aiosqlite
@@ -103,15 +104,13 @@ class Raw:
         if db.dialect == "postgresql":
             self.pool = await asyncpg.create_pool(url, min_size=POOL, max_size=POOL)
         elif db.dialect == "mysql":
-            parts = url.split("://", 1)[1]
-            user, rest = parts.split("@", 1)
-            hostport, name = rest.split("/", 1)
-            host, port = hostport.split(":")
+            parts = urlsplit(url)
             self.pool = await aiomysql.create_pool(
-                host=host,
-                port=int(port),
-                user=user,
-                db=name,
+                host=parts.hostname,
+                port=parts.port or 3306,
+                user=parts.username,
+                password=parts.password or "",
+                db=parts.path.lstrip("/"),
                 autocommit=True,
                 minsize=POOL,
                 maxsize=POOL,
