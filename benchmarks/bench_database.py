@@ -164,7 +164,7 @@ class Raw:
                 return orjson.loads(row[0])
         if d == "mysql":
             async with self.pool.acquire() as c, c.cursor() as cur:
-                await cur.execute(self.backend.get_for_update, ("", record_id))
+                await cur.execute(self.sql.get_for_update, ("", record_id))
                 text, version = await cur.fetchone()
                 new = orjson.dumps({**orjson.loads(text), "n": n}).decode()
                 return await cur.execute(self.sql.merge, (new, "", record_id, version))

@@ -244,7 +244,7 @@ class MySqlOps(CompareAndSetOps):
 
     async def _read(self, tenant: str, record_id: str) -> tuple[str, int] | None:
         async with self.raw.cursor() as cursor:
-            await cursor.execute(self.backend.get_for_update, (tenant, record_id))
+            await cursor.execute(self.sql.get_for_update, (tenant, record_id))
             row = await cursor.fetchone()
         return None if row is None else (row[0], int(row[1]))
 
@@ -263,7 +263,7 @@ class MySqlOps(CompareAndSetOps):
         """Take ``count`` generated ids; returns the last (they end at it)."""
         async with self.raw.cursor() as cursor:
             if not await cursor.execute(self.sql.reserve, (count, self.backend.table_name)):
-                await cursor.execute(self.backend.counter_row, (self.backend.table_name,))
+                await cursor.execute(self.sql.counter_row, (self.backend.table_name,))
                 await cursor.execute(self.sql.reserve, (count, self.backend.table_name))
             return int(cursor.lastrowid)
 

@@ -181,6 +181,10 @@ class DocumentSql:
                 "VALUES (%s, %s, %s, 1, NOW(6), NOW(6))",
                 reserve=f"UPDATE {MYSQL_COUNTERS} SET next_id = LAST_INSERT_ID(next_id + %s) "
                 "WHERE table_name = %s",
+                get_for_update=f"SELECT data, version FROM {t} "
+                "WHERE tenant = %s AND id = %s FOR UPDATE",
+                counter_row=f"INSERT INTO {MYSQL_COUNTERS} (table_name, next_id) VALUES (%s, 0) "
+                "ON DUPLICATE KEY UPDATE next_id = next_id",
             )
         now = _SQLITE_NOW
         name = self.table.replace("'", "''")
@@ -221,6 +225,8 @@ class Statements:
     delete: str
     bulk: str
     reserve: str
+    get_for_update: str = ""  # MySQL: the compare-and-set read
+    counter_row: str = ""  # MySQL: this table's row of autocoder_id_counters
 
 
 def json_kind(value: Any) -> str:

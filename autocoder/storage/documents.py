@@ -92,18 +92,10 @@ class SqlDocumentBackend(StorageBackend):
         )
         self.dialect = self.db.dialect
         #: How many operations the Store may run at once: one per pooled connection.
-        self.concurrency = 2 if self.dialect == "sqlite" else pool_max_size
+        self.concurrency = pool_max_size
         self.mariadb = False
         self._sql = DocumentSql(self.dialect, self.table_name)
         self.statements = self._sql.statements()
-        t = quote(self.table_name, "mysql")
-        self.get_for_update = (
-            f"SELECT data, version FROM {t} WHERE tenant = %s AND id = %s FOR UPDATE"
-        )
-        self.counter_row = (
-            f"INSERT INTO {MYSQL_COUNTERS} (table_name, next_id) VALUES (%s, 0) "
-            "ON DUPLICATE KEY UPDATE next_id = next_id"
-        )
         self._ops_class = _OPS[self.dialect]
         # asyncpg enforces command_timeout itself; aiomysql has no read timeout, so the
         # backend bounds each MySQL operation (SQLite is local: no network to wait on).
@@ -146,7 +138,7 @@ class SqlDocumentBackend(StorageBackend):
         elif self.dialect == "mysql":
             if not await self._fetch(raw, "SHOW TABLES LIKE %s", MYSQL_COUNTERS):
                 await self._fetch(raw, create_counters())
-            await self._fetch(raw, self.counter_row, self.table_name)
+            await self._fetch(raw, self.statements.counter_row, self.table_name)
             await self._fetch(raw, "SET SESSION sql_notes = 1")
         self._sql.mariadb = self.mariadb
         self.statements = self._sql.statements()
