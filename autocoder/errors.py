@@ -7,7 +7,7 @@
     ├── StartupError                   the system could not start (exit code 1)
     │   ├── DatabaseConnectionError    a database is unreachable at start-up
     │   └── DatabaseSchemaValidationError
-    │                                  a table is missing, has another layout, or a migration changed
+    │                                  a table is missing or differs, or a migration changed
     ├── ComponentFailure               a component's processing loop failed past its restarts
     └── StoreError                     an action message could not be served; ``error_type`` is the
         │                              reply's ``error_type`` (SPEC section 3)
