@@ -165,6 +165,9 @@ class Database:
             return
         db = databases.Database(self._url, **self._options())
         try:
+            if self.dialect == "sqlite" and self.host_port != ":memory:":
+                # Fail here, not in aiosqlite: its thread outlives a failed open.
+                sqlite3.connect(self.host_port).close()
             async with asyncio.timeout(self.timeout + 1.0):
                 await db.connect()
                 if self.dialect == "sqlite":
