@@ -59,6 +59,9 @@ _PG_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,  # 53300
     asyncpg.DeadlockDetectedError,
     asyncpg.SerializationError,
+    # "cannot switch to state N; another operation is in progress": asyncpg's protocol state
+    # after the server killed the connection mid-operation (seen after pg_terminate_backend).
+    asyncpg.InternalClientError,
 )
 
 #: MySQL/MariaDB error numbers of a connection that failed or went away, or a retryable clash.
@@ -184,6 +187,7 @@ def pool_exhausted(target: str, max_size: int, timeout: float) -> Unavailable:
 _DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     pymysql.err.MySQLError,
     sqlite3.Error,
     OSError,

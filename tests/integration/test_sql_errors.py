@@ -36,6 +36,7 @@ CASES: list[tuple[BaseException, type[StoreError]]] = [
     (asyncpg.TooManyConnectionsError("too many clients"), Unavailable),
     (asyncpg.DeadlockDetectedError("deadlock"), Unavailable),
     (asyncpg.SerializationError("could not serialize"), Unavailable),
+    (asyncpg.InternalClientError("cannot switch to state 12; another operation"), Unavailable),
     (asyncpg.InterfaceError("connection is closed"), Unavailable),
     (asyncpg.InterfaceError("cannot perform operation: another operation"), InternalError),
     (asyncpg.UndefinedTableError("relation does not exist"), InternalError),
