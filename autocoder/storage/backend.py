@@ -209,3 +209,11 @@ class StorageBackend(ABC):
     async def list(self, collection: str, tenant: str, query: ListQuery) -> list[Record]:
         async with self.transaction() as ops:
             return await ops.list(collection, tenant, query)
+
+    async def create_many(
+        self, collection: str, tenant: str, items: list[tuple[str | None, dict[str, Any]]]
+    ) -> list[Record]:
+        """Create every (id or None, data) item, all or nothing; database backends override
+        this with their driver's bulk path."""
+        async with self.transaction() as ops:
+            return [await ops.create(collection, tenant, i, data) for i, data in items]

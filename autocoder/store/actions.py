@@ -146,6 +146,32 @@ class Actions:
             "next_offset": message.offset + len(page) if more else None,
         }
 
+    async def _bulk_create(self, parsed: list[m.Action]) -> tuple[Reply, list[Change]] | None:
+        """A batch made only of creates into one collection and tenant, on the bulk path.
+
+        ``None`` when the batch is not of that kind, or when it failed: the operation-by-
+        operation path then finds and names the failing index (nothing was applied).
+        """
+        if len(parsed) < 2 or not all(isinstance(op, m.Create) for op in parsed):
+            return None
+        creates = [op for op in parsed if isinstance(op, m.Create)]
+        first = creates[0]
+        if any(op.collection != first.collection or op.tenant != first.tenant for op in creates):
+            return None
+        collection = self.collection_name(first)
+        try:
+            items = [self._create_data(op) for op in creates]
+            records = await self.backend.create_many(collection, first.tenant, items)
+        except StoreError:
+            return None
+        results: list[Reply] = []
+        for record in records:
+            reply = _record_reply(record)
+            reply["id"] = record.id
+            results.append(reply)
+        changes = [Change("created", collection, first.tenant, r) for r in records]
+        return {"status": "success", "results": results}, changes
+
     @staticmethod
     def _create_data(message: m.Create) -> tuple[str | None, dict[str, Any]]:
         data = json_copy(message.data)
@@ -179,6 +205,9 @@ class Actions:
                 parsed.append(m.parse_message(item, allowed=m.SINGLE_ACTION_NAMES))
             except StoreError as exc:
                 raise BatchFailed(index, exc.to_reply()) from None
+        bulk = await self._bulk_create(parsed)
+        if bulk is not None:
+            return bulk
         results: list[Reply] = []
         changes: list[Change] = []
         async with self.backend.transaction() as ops:

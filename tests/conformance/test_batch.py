@@ -103,3 +103,32 @@ async def test_a_large_batch_of_creates(store: Store) -> None:
     assert len(set(ids)) == 500
     page = await store.process_item({"action": "list", "limit": 1000})
     assert [r["i"] for r in page["data"]] == list(range(500))
+
+
+async def test_a_batch_of_creates_with_a_taken_id_names_it_and_applies_nothing(
+    store: Store,
+) -> None:
+    await store.process_item({"action": "create", "id": "taken", "data": {}})
+    operations = [
+        {"action": "create", "data": {"i": 0}},
+        {"action": "create", "id": "fresh", "data": {"i": 1}},
+        {"action": "create", "id": "taken", "data": {"i": 2}},
+        {"action": "create", "data": {"i": 3}},
+    ]
+    reply = await store.process_item({"action": "batch", "operations": operations})
+    assert reply["error_type"] == "conflict"
+    assert reply["index"] == 2
+    listed = await store.process_item({"action": "list"})
+    assert [r["id"] for r in listed["data"]] == ["taken"]
+
+
+async def test_a_batch_creating_one_id_twice_fails_at_the_second(store: Store) -> None:
+    operations = [
+        {"action": "create", "id": "twin", "data": {"n": 1}},
+        {"action": "create", "id": "other", "data": {}},
+        {"action": "create", "id": "twin", "data": {"n": 2}},
+    ]
+    reply = await store.process_item({"action": "batch", "operations": operations})
+    assert reply["error_type"] == "conflict"
+    assert reply["index"] == 2
+    assert (await store.process_item({"action": "list"}))["count"] == 0
