@@ -22,6 +22,7 @@ suite passes unchanged on all of them:
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -211,8 +212,11 @@ class StorageBackend(ABC):
             return await ops.list(collection, tenant, query)
 
     async def create_many(
-        self, collection: str, tenant: str, items: list[tuple[str | None, dict[str, Any]]]
-    ) -> list[Record]:
+        self,
+        collection: str,
+        tenant: str,
+        items: builtins.list[tuple[str | None, dict[str, Any]]],
+    ) -> builtins.list[Record]:
         """Create every (id or None, data) item, all or nothing; database backends override
         this with their driver's bulk path."""
         async with self.transaction() as ops:
