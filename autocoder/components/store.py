@@ -44,6 +44,9 @@ class StoreConfig(ComponentConfig):
     database_type: DatabaseType | None = None
     database_url: str | None = None
     table_name: str = Field(default="tasks", pattern=IDENTIFIER)
+    pool_max_size: int = Field(default=4, ge=1, le=200)
+    pool_timeout: float = Field(default=5.0, gt=0)
+    command_timeout: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _database_settings(self) -> StoreConfig:
@@ -89,6 +92,9 @@ class Store(ComposedComponent):
             config.database_url,
             database_type=config.database_type,
             table_name=config.table_name,
+            pool_max_size=config.pool_max_size,
+            pool_timeout=config.pool_timeout,
+            command_timeout=config.command_timeout,
         )
         return backend
 
