@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 
 from autocoder.errors import InternalError, NotFound, StoreError
+from autocoder.logging import mask_secrets
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.runtime.component import ComponentConfig, ComposedComponent
 from autocoder.runtime.messages import Reply
@@ -165,6 +166,10 @@ class Store(ComposedComponent):
             counter = self.metrics.store_operations.labels(self.name, action, status)
             self._operation_counters[key] = counter
         counter.inc()
+
+    def urls(self) -> list[str]:
+        url = getattr(self.config, "database_url", None)
+        return [mask_secrets(url)] if url else []
 
     def get_health_status(self) -> dict[str, Any]:
         connected = self.backend.connected
