@@ -121,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply (or with ``--status`` report) V5EnhancedStore migrations."""
-    from autocoder.storage.migrate_command import migrate
+    from autocoder.storage.tables.migrate_command import migrate
 
     return migrate(args.blueprint, component=args.component, status=args.status)
 

@@ -23,7 +23,7 @@
 ``NotFound`` is not an error reply (its status is ``not_found``) but travels the same way.
 
 Driver exceptions are translated into this tree at exactly one boundary,
-``autocoder.storage.errors``; everything above the storage layer sees only these classes.
+``autocoder.storage.sql.errors``; everything above the storage layer sees only these classes.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ import asyncpg
 import orjson
 
 from autocoder.errors import DatabaseConnectionError
-from autocoder.storage.dialects import quote
-from autocoder.storage.documents import SqlDocumentBackend
+from autocoder.storage.documents.backend import SqlDocumentBackend
+from autocoder.storage.sql.dialects import quote
 
 CALLERS = 32
 SECONDS = 0.7  # per timed run; each case alternates raw and backend, 3 runs each

@@ -15,7 +15,7 @@ Configured as in the store spec (SPEC section 5)::
 
 At setup the store connects, applies pending migrations under the migration lock, checks that
 every table of ``schema.tables`` exists and reflects their columns; each table is then a
-collection of the action protocol (see ``autocoder.storage.tables``).
+collection of the action protocol (see ``autocoder.storage.tables.backend``).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from autocoder.observability.perf import PerformanceMonitor
 from autocoder.runtime.component import ComponentConfig
 from autocoder.runtime.messages import Reply
 from autocoder.storage.backend import StorageBackend
-from autocoder.storage.dialects import Dialect, dialect_of
-from autocoder.storage.migrations import Migration, MigrationStatus, check_versions
-from autocoder.storage.tables import TableBackend
+from autocoder.storage.sql.dialects import Dialect, dialect_of
+from autocoder.storage.tables.backend import TableBackend
+from autocoder.storage.tables.migrations import Migration, MigrationStatus, check_versions
 from autocoder.store.messages import IDENTIFIER, parse_message
 
 from .store import Store

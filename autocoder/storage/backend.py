@@ -17,7 +17,7 @@ suite passes unchanged on all of them:
 - ``transaction()`` yields an ``Operations`` whose changes all commit when the block exits
   normally and none do when it raises.
 - Every failure is one of the ``autocoder.errors`` classes (driver errors translated once, in
-  ``autocoder.storage.errors``).
+  ``autocoder.storage.sql.errors``).
 """
 
 from __future__ import annotations

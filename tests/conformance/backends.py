@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from autocoder.errors import DatabaseConnectionError
-from autocoder.storage.database import Database
-from autocoder.storage.dialects import quote
+from autocoder.storage.sql.database import Database
+from autocoder.storage.sql.dialects import quote
 
 POSTGRESQL_URL = os.environ.get(
     "AUTOCODER_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test"

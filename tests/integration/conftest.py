@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from autocoder.storage.documents import SqlDocumentBackend
+from autocoder.storage.documents.backend import SqlDocumentBackend
 from tests.conformance.backends import (
     MYSQL_URL,
     POSTGRESQL_URL,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from autocoder.errors import StartupError
-from autocoder.storage.database import Database
-from autocoder.storage.dialects import check_identifier, dialect_of, placeholders, quote
+from autocoder.storage.sql.database import Database
+from autocoder.storage.sql.dialects import check_identifier, dialect_of, placeholders, quote
 
 
 @pytest.mark.parametrize(

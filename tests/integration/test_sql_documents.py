@@ -14,7 +14,7 @@ from autocoder.errors import (
     VersionConflict,
 )
 from autocoder.storage.backend import ListQuery
-from autocoder.storage.documents import SqlDocumentBackend
+from autocoder.storage.documents.backend import SqlDocumentBackend
 from tests.integration.conftest import Opener
 
 pytestmark = pytest.mark.anyio

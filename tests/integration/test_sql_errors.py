@@ -18,8 +18,8 @@ from autocoder.errors import (
     Unavailable,
     ValidationFailed,
 )
-from autocoder.storage.database import Database
-from autocoder.storage.errors import MAPPED, classify, translate
+from autocoder.storage.sql.database import Database
+from autocoder.storage.sql.errors import MAPPED, classify, translate
 from tests.conformance.backends import POSTGRESQL_URL, reachable
 
 pytestmark = pytest.mark.anyio

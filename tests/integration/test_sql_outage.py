@@ -16,7 +16,7 @@ import anyio
 import pytest
 
 from autocoder.errors import StoreTimeout, Unavailable
-from autocoder.storage.documents import SqlDocumentBackend
+from autocoder.storage.documents.backend import SqlDocumentBackend
 from tests.conformance.backends import (
     MYSQL_URL,
     POSTGRESQL_URL,

@@ -109,7 +109,7 @@ async def test_a_failing_migration_is_not_recorded_and_says_so(fresh: Fresh) -> 
         versions = [row[0] for row in await history(store)]
         assert versions == ["001"]
         async with store.tables.session() as session:
-            from autocoder.storage.reflection import existing_tables
+            from autocoder.storage.tables.reflection import existing_tables
 
             left = await existing_tables(session, ["half"])
     # Transactional DDL (PostgreSQL, SQLite) rolls the whole migration back.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from autocoder.observability.perf import RESERVOIR_SIZE, PerformanceMonitor
-from autocoder.storage.ddl import split_statements, translate
-from autocoder.storage.migrations import version_key
+from autocoder.storage.tables.ddl import split_statements, translate
+from autocoder.storage.tables.migrations import version_key
 
 
 def test_split_keeps_semicolons_in_quotes_comments_dollar_bodies_and_triggers() -> None:

@@ -20,7 +20,7 @@ import anyio
 from autocoder.blueprint.loader import LoadedComponent, load_blueprint
 from autocoder.components.enhanced_store import V5EnhancedStore
 from autocoder.errors import AutocoderError, BlueprintError, StartupError, StoreError
-from autocoder.storage.tables import TableBackend
+from autocoder.storage.tables.backend import TableBackend
 
 
 def migrate(

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from autocoder.storage.backend import ListQuery
-from autocoder.storage.dialects import Dialect, placeholders, quote
+from autocoder.storage.sql.dialects import Dialect, placeholders, quote
 
 #: Columns every document table must have: name → accepted type names (lower case).
 LAYOUT: dict[Dialect, dict[str, tuple[str, ...]]] = {

@@ -29,16 +29,14 @@ from autocoder.storage.backend import (
     Record,
     StorageBackend,
 )
-from autocoder.storage.database import Database
-from autocoder.storage.dialects import ConfigurationError, check_identifier, quote
-from autocoder.storage.document_ops import (
+from autocoder.storage.documents.operations import (
     DocumentOps,
     MySqlOps,
     PostgresOps,
     SqliteOps,
     dumps,
 )
-from autocoder.storage.document_sql import (
+from autocoder.storage.documents.statements import (
     KEY,
     LAYOUT,
     MYSQL_COUNTERS,
@@ -46,7 +44,9 @@ from autocoder.storage.document_sql import (
     create_counters,
     create_table,
 )
-from autocoder.storage.errors import is_driver_error
+from autocoder.storage.sql.database import Database
+from autocoder.storage.sql.dialects import ConfigurationError, check_identifier, quote
+from autocoder.storage.sql.errors import is_driver_error
 
 _OPS: dict[str, type[DocumentOps]] = {
     "postgresql": PostgresOps,

@@ -14,11 +14,11 @@ from contextlib import suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from autocoder.storage.dialects import begin, commit, rollback
-from autocoder.storage.errors import is_driver_error
+from autocoder.storage.sql.dialects import begin, commit, rollback
+from autocoder.storage.sql.errors import is_driver_error
 
 if TYPE_CHECKING:
-    from autocoder.storage.database import Database
+    from autocoder.storage.sql.database import Database
 
 
 class Lease:

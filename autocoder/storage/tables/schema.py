@@ -1,6 +1,6 @@
 """V5 table schemas: reflection from the database, and validation of data against the columns.
 
-A ``TableSchema`` is a table's columns as ``autocoder.storage.reflection`` read them. Three
+A ``TableSchema`` is a table's columns as ``autocoder.storage.tables.reflection`` read them. Three
 column names have a meaning:
 
 - the primary key (one column) is the record id; a SERIAL / identity / AUTO_INCREMENT /

@@ -27,10 +27,10 @@ from autocoder.errors import (
     VersionConflict,
 )
 from autocoder.storage.backend import ListQuery, Record
-from autocoder.storage.document_sql import list_query
+from autocoder.storage.documents.statements import list_query
 
 if TYPE_CHECKING:
-    from autocoder.storage.documents import SqlDocumentBackend
+    from autocoder.storage.documents.backend import SqlDocumentBackend
 
 _CAS_ATTEMPTS = 100
 

@@ -30,12 +30,12 @@ from autocoder.storage.backend import (
     Record,
     StorageBackend,
 )
-from autocoder.storage.database import Database
-from autocoder.storage.ddl import RawSession
-from autocoder.storage.migrations import Migration, MigrationRunner, MigrationStatus
-from autocoder.storage.reflection import existing_tables, reflect_table
-from autocoder.storage.schema import TableSchema
-from autocoder.storage.table_ops import TableOps
+from autocoder.storage.sql.database import Database
+from autocoder.storage.tables.ddl import RawSession
+from autocoder.storage.tables.migrations import Migration, MigrationRunner, MigrationStatus
+from autocoder.storage.tables.operations import TableOps
+from autocoder.storage.tables.reflection import existing_tables, reflect_table
+from autocoder.storage.tables.schema import TableSchema
 
 Progress = Callable[[str], None]
 

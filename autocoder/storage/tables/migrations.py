@@ -31,7 +31,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from autocoder.errors import DatabaseSchemaValidationError
-from autocoder.storage.ddl import DIALECTS, Dialect, RawSession, translate
+from autocoder.storage.tables.ddl import DIALECTS, Dialect, RawSession, translate
 
 HISTORY_TABLE = "migration_history"
 LOCK_NAME = "autocoder_migrations"

@@ -27,7 +27,7 @@ API::
 
 Placeholders are ``?`` on every dialect (rewritten for the driver). Driver exceptions raised
 inside ``connection()``/``transaction()`` blocks and by the helpers leave as
-``autocoder.errors`` classes (see ``autocoder.storage.errors``). The lower-level
+``autocoder.errors`` classes (see ``autocoder.storage.sql.errors``). The lower-level
 ``acquire()``/``release(raw)``/``error(exc)`` trio is for the hottest paths, where even an
 async context manager is measurable; ``acquire_shared()``/``release_shared(raw)`` for work
 that opens no transaction (on SQLite it shares the connection), and ``mark_clean(raw)`` before
@@ -62,16 +62,16 @@ from urllib.parse import urlsplit, urlunsplit
 import databases
 
 from autocoder.errors import DatabaseConnectionError, StoreError, Unavailable
-from autocoder.storage.dialects import (
+from autocoder.storage.sql.dialects import (
     DATABASES_SCHEME,
     Dialect,
     dialect_of,
     run_execute,
     run_fetch,
 )
-from autocoder.storage.errors import is_driver_error, mask, pool_exhausted, translate
-from autocoder.storage.lease import Lease
-from autocoder.storage.sqlite_gate import SqliteGate
+from autocoder.storage.sql.errors import is_driver_error, mask, pool_exhausted, translate
+from autocoder.storage.sql.lease import Lease
+from autocoder.storage.sql.sqlite_gate import SqliteGate
 
 DEFAULT_PORTS: dict[Dialect, int] = {"postgresql": 5432, "mysql": 3306, "sqlite": 0}
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from autocoder.errors import DataValidationError, NotFound, ValidationFailed, VersionConflict
 from autocoder.storage.backend import ListQuery, Record
-from autocoder.storage.database import run_execute, run_fetch
-from autocoder.storage.dialects import quote
 from autocoder.storage.ordering import matches, sort_key
-from autocoder.storage.schema import (
+from autocoder.storage.sql.database import run_execute, run_fetch
+from autocoder.storage.sql.dialects import quote
+from autocoder.storage.tables.schema import (
     DOCUMENT_COLUMN,
     TENANT_COLUMN,
     VERSION_COLUMN,
@@ -30,7 +30,7 @@ from autocoder.storage.schema import (
 Records = list[Record]
 
 if TYPE_CHECKING:
-    from autocoder.storage.tables import TableBackend
+    from autocoder.storage.tables.backend import TableBackend
 
 
 class TableOps:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from autocoder.storage.dialects import DIALECTS, Dialect, placeholders
+from autocoder.storage.sql.dialects import DIALECTS, Dialect, placeholders
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")

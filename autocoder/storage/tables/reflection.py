@@ -1,7 +1,7 @@
 """Reading V5 tables' columns from the database: which tables exist, and their layout.
 
 PostgreSQL and MySQL/MariaDB answer from ``information_schema``; SQLite from
-``pragma_table_info``. Column types are mapped to the kinds ``autocoder.storage.schema``
+``pragma_table_info``. Column types are mapped to the kinds ``autocoder.storage.tables.schema``
 validates against; MariaDB's JSON (a LONGTEXT with a ``json_valid`` check) is recognised by
 its check constraint.
 """
@@ -9,9 +9,9 @@ its check constraint.
 from __future__ import annotations
 
 from autocoder.errors import DatabaseSchemaValidationError
-from autocoder.storage.ddl import RawSession
-from autocoder.storage.dialects import Dialect
-from autocoder.storage.schema import Column, Kind, TableSchema
+from autocoder.storage.sql.dialects import Dialect
+from autocoder.storage.tables.ddl import RawSession
+from autocoder.storage.tables.schema import Column, Kind, TableSchema
 
 _KINDS: dict[str, Kind] = {
     **dict.fromkeys(
