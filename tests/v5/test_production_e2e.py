@@ -125,6 +125,15 @@ async def test_production_blueprint_on_postgresql(cwd: Path) -> None:
         check_restart_keeps_data(env, cwd)
 
 
+@pytest.mark.mysql
+async def test_production_blueprint_on_mariadb(cwd: Path) -> None:
+    async with fresh_database("mysql", cwd) as fresh:
+        env = {"DATABASE_URL": fresh.url, "DATABASE_TYPE": "mysql", "TESTING_MODE": "false"}
+        with running(env, cwd) as (base, metrics):
+            exercise(base, metrics)
+        check_restart_keeps_data(env, cwd)
+
+
 async def test_production_blueprint_in_testing_mode_on_an_sqlite_file(cwd: Path) -> None:
     env = {"DATABASE_URL": "sqlite:///production.db", "TESTING_MODE": "true"}
     with running(env, cwd) as (base, metrics):
