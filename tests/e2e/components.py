@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 from pydantic import Field
 
 from autocoder import ComponentConfig, ComposedComponent
@@ -40,3 +41,14 @@ class Auditor(ComposedComponent):
         with open(self.config.output, "a") as out:
             out.write(json.dumps(item) + "\n")
         return None
+
+
+class Stubborn(ComposedComponent):
+    """Marks that it runs, then never stops by itself: its drain lasts the whole timeout."""
+
+    class Config(ComponentConfig):
+        output: str
+
+    async def run(self) -> None:
+        Path(self.config.output).write_text("running")
+        await anyio.sleep_forever()

@@ -127,3 +127,37 @@ def test_an_invalid_blueprint_exits_two(tmp_path: Path) -> None:
     _out, err = process.communicate(timeout=60)
     assert process.returncode == 2
     assert f"{blueprint}:3:" in err
+
+
+def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
+    blueprint = tmp_path / "stubborn.yaml"
+    blueprint.write_text(
+        dedent(
+            """\
+            system:
+              name: stubborn
+              shutdown_timeout: 120
+              components:
+                - name: stubborn
+                  type: tests.e2e.components:Stubborn
+                  config: {output: "${OUT_DIR}/running"}
+            """
+        )
+    )
+    process = _start(blueprint, tmp_path)
+    _wait_for(tmp_path / "running", process)
+    process.send_signal(signal.SIGTERM)
+    _wait_for_log(process, "system_draining")
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert time.monotonic() - started < 30
+
+
+def _wait_for_log(process: subprocess.Popen[str], event: str) -> None:
+    assert process.stderr is not None
+    for line in process.stderr:
+        if event in line:
+            return
+    raise AssertionError(f"{event} never logged")
