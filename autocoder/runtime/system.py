@@ -158,7 +158,7 @@ class System:
             try:
                 await self._task_group.__aexit__(type(exc), exc, exc.__traceback__)
             except BaseException as group:
-                raise single_exception(group) from None
+                raise single_exception(group)  # noqa: B904 - keeps its own __cause__
             raise
         return self
 
@@ -173,7 +173,7 @@ class System:
         try:
             return await self._task_group.__aexit__(exc_type, exc, tb)
         except BaseException as group:
-            raise single_exception(group) from None
+            raise single_exception(group)  # noqa: B904 - keeps its own __cause__
 
 
 def single_exception(exc: BaseException) -> BaseException:
@@ -250,7 +250,7 @@ def run_blueprint(
     try:
         anyio.run(_serve_until_signalled, system, backend_options=_backend_options())
     except BaseException as exc:
-        raise single_exception(exc) from None
+        raise single_exception(exc)  # noqa: B904 - keeps its own __cause__
     return 0
 
 
