@@ -16,7 +16,6 @@ stops start-up too. ``run()`` serves it with uvicorn in the runtime's event loop
 
 from __future__ import annotations
 
-import socket
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -25,8 +24,8 @@ from autocoder.http.auth import KeyRing
 from autocoder.http.discovery import discover
 from autocoder.http.middleware import EndpointMiddleware
 from autocoder.http.routes import AppSpec, build_app
-from autocoder.http.server import InLoopServer, bind_socket, format_url, uvicorn_config
-from autocoder.runtime.component import ComponentConfig, ComposedComponent
+from autocoder.http.served import ServedComponent
+from autocoder.runtime.component import ComponentConfig
 
 __all__ = ["ApiKey", "FastAPIEndpoint", "FastAPIEndpointConfig"]
 
@@ -71,35 +70,24 @@ class FastAPIEndpointConfig(ComponentConfig):
         return KeyRing(pairs)
 
 
-class FastAPIEndpoint(ComposedComponent):
+class FastAPIEndpoint(ServedComponent):
     """HTTP API (FastAPI on uvicorn) over the collections of its bound stores."""
 
     Config: ClassVar[type[BaseModel]] = FastAPIEndpointConfig
     description: ClassVar[str] = (
         "HTTP API (FastAPI on uvicorn): REST routes for every collection of its bound stores."
     )
-    accepts_input: ClassVar[bool] = False
 
     def __init__(self, name: str, config: Any = None, **kwargs: Any) -> None:
         super().__init__(name, config, **kwargs)
         self.config: FastAPIEndpointConfig
-        #: The port actually listened on (differs from the config's when that is 0).
-        self.port: int = self.config.port
-        self._socket: socket.socket | None = None
-        self._server: InLoopServer | None = None
-        self._stopping = False
         self._collections: list[str] = []
 
-    @classmethod
-    def listen_addresses(cls, config: Any) -> list[tuple[str, int]]:
-        return [(config.host, config.port)] if config.port else []
-
     def urls(self) -> list[str]:
-        return [f"{format_url(self.config.host, self.port)} (docs: /docs)"]
+        return [f"{self.base_url} (docs: /docs)"]
 
-    async def setup(self) -> None:
-        self._socket = bind_socket(self.config.host, self.port)
-        self.port = self._socket.getsockname()[1]
+    def serving_details(self) -> dict[str, Any]:
+        return {"collections": self._collections}
 
     async def start(self) -> None:
         """Ask every bound store for its collections and build the application."""
@@ -128,30 +116,5 @@ class FastAPIEndpoint(ComposedComponent):
             log=self.log,
             router=app.router,
         )
-        self._server = InLoopServer(
-            uvicorn_config(asgi, graceful_seconds=self.config.request_timeout + 1)
-        )
+        self.serve_app(asgi, graceful_seconds=self.config.request_timeout + 1)
         self._collections = [c.name for c in collections]
-
-    async def run(self) -> None:
-        if self._socket is None or self._server is None or self._stopping:
-            await self.stopped_accepting().wait()
-            return
-        self.log.info(
-            "serving",
-            url=format_url(self.config.host, self.port),
-            collections=self._collections,
-        )
-        await self._server.serve(sockets=[self._socket])
-        self._socket = None  # uvicorn closed it
-
-    async def stop_accepting(self) -> None:
-        self._stopping = True
-        if self._server is not None:
-            self._server.request_shutdown()
-        await super().stop_accepting()
-
-    async def cleanup(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None

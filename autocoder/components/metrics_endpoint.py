@@ -13,7 +13,6 @@ uvicorn in the runtime's event loop, like FastAPIEndpoint. Nothing may be bound 
 
 from __future__ import annotations
 
-import socket
 from typing import Any, ClassVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,7 +20,7 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.responses import Response
 
 from autocoder.http.health import system_health
-from autocoder.http.server import InLoopServer, bind_socket, format_url, uvicorn_config
+from autocoder.http.served import ServedComponent
 from autocoder.http.status import JSONResponse
 from autocoder.runtime.component import ComponentConfig, ComposedComponent
 
@@ -91,51 +90,21 @@ class MetricsApp:
         return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-class MetricsEndpoint(ComposedComponent):
+class MetricsEndpoint(ServedComponent):
     """Prometheus metrics of the whole system, and its health, over HTTP."""
 
     Config: ClassVar[type[BaseModel]] = MetricsEndpointConfig
     description: ClassVar[str] = "Prometheus metrics (text format) and health of the whole system."
-    accepts_input: ClassVar[bool] = False
 
     def __init__(self, name: str, config: Any = None, **kwargs: Any) -> None:
         super().__init__(name, config, **kwargs)
         self.config: MetricsEndpointConfig
-        #: The port actually listened on (differs from the config's when that is 0).
-        self.port: int = self.config.port
-        self._socket: socket.socket | None = None
-        self._server: InLoopServer | None = None
-        self._stopping = False
-
-    @classmethod
-    def listen_addresses(cls, config: Any) -> list[tuple[str, int]]:
-        return [(config.host, config.port)] if config.port else []
 
     def urls(self) -> list[str]:
-        return [format_url(self.config.host, self.port) + self.config.path]
+        return [self.base_url + self.config.path]
 
-    async def setup(self) -> None:
-        self._socket = bind_socket(self.config.host, self.port)
-        self.port = self._socket.getsockname()[1]
+    def serving_details(self) -> dict[str, Any]:
+        return {"path": self.config.path}
 
-    async def run(self) -> None:
-        if self._socket is None or self._stopping:
-            await self.stopped_accepting().wait()
-            return
-        self._server = InLoopServer(
-            uvicorn_config(MetricsApp(self, self.config.path), graceful_seconds=5)
-        )
-        self.log.info("serving", url=self.urls()[0])
-        await self._server.serve(sockets=[self._socket])
-        self._socket = None  # uvicorn closed it
-
-    async def stop_accepting(self) -> None:
-        self._stopping = True
-        if self._server is not None:
-            self._server.request_shutdown()
-        await super().stop_accepting()
-
-    async def cleanup(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+    async def start(self) -> None:
+        self.serve_app(MetricsApp(self, self.config.path), graceful_seconds=5)
