@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -47,6 +47,7 @@ from autocoder.storage.documents.statements import (
 from autocoder.storage.sql.database import Database
 from autocoder.storage.sql.dialects import ConfigurationError, check_identifier, quote
 from autocoder.storage.sql.errors import is_driver_error
+from autocoder.storage.sql.watchdog import Watchdog
 
 _OPS: dict[str, type[DocumentOps]] = {
     "postgresql": PostgresOps,
@@ -99,7 +100,9 @@ class SqlDocumentBackend(StorageBackend):
         self._ops_class = _OPS[self.dialect]
         # asyncpg enforces command_timeout itself; aiomysql has no read timeout, so the
         # backend bounds each MySQL operation (SQLite is local: no network to wait on).
-        self._deadline = command_timeout if self.dialect == "mysql" else None
+        self._watchdog = (
+            Watchdog(command_timeout) if self.dialect == "mysql" and command_timeout else None
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -209,6 +212,8 @@ class SqlDocumentBackend(StorageBackend):
             )
 
     async def close(self) -> None:
+        if self._watchdog is not None:
+            await self._watchdog.close()
         await self.db.disconnect()
 
     # -- facts -----------------------------------------------------------------------------
@@ -254,21 +259,32 @@ class SqlDocumentBackend(StorageBackend):
         raw = await db.acquire_shared()
         try:
             operation = getattr(self._ops_class(self, raw), method)
-            if self._deadline is None:
+            if self._watchdog is None:
                 result = await operation(*args, **kwargs)
             else:
-                async with asyncio.timeout(self._deadline):
-                    result = await operation(*args, **kwargs)
+                result = await self._bounded(raw, operation(*args, **kwargs))
             db.mark_clean(raw)  # single statements, no session state: skip asyncpg's reset
         except Exception as exc:
             if not is_driver_error(exc):
                 raise
-            if isinstance(exc, TimeoutError) and self.dialect == "mysql":
-                raw.close()  # stopped mid-statement: the connection cannot be reused
             raise db.error(exc) from exc
         finally:
             await db.release_shared(raw)
         db.connected = True
+        return result
+
+    async def _bounded(self, raw: Any, operation: Awaitable[Any]) -> Any:
+        """``operation`` on MySQL connection ``raw``, stopped after ``command_timeout``."""
+        assert self._watchdog is not None
+        ticket = self._watchdog.begin()
+        try:
+            result = await operation
+        except asyncio.CancelledError:
+            if not self._watchdog.end(ticket):
+                raise
+            raw.close()  # stopped mid-statement: the connection cannot be reused
+            raise TimeoutError() from None
+        self._watchdog.end(ticket)
         return result
 
     async def create(

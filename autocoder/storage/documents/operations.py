@@ -14,6 +14,7 @@ first); MySQL reads ``FOR UPDATE`` so the loop also ends inside a transaction.
 from __future__ import annotations
 
 import builtins
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,7 +28,8 @@ from autocoder.errors import (
     VersionConflict,
 )
 from autocoder.storage.backend import ListQuery, Record
-from autocoder.storage.documents.statements import list_query
+from autocoder.storage.documents.statements import Statements, list_query
+from autocoder.storage.sql.dialects import in_sqlite_thread
 
 if TYPE_CHECKING:
     from autocoder.storage.documents.backend import SqlDocumentBackend
@@ -338,11 +340,18 @@ class SqliteOps(CompareAndSetOps):
         merge: bool,
         expected_version: int | None,
     ) -> Record:
-        if merge:
-            return await super().write(
-                collection, tenant, record_id, data, merge=True, expected_version=expected_version
-            )
         self._check(collection)
+        if merge:  # read, merge and write back in one call into aiosqlite's thread
+            result = await in_sqlite_thread(
+                self.raw, _merge, self.sql, tenant, record_id, data, expected_version
+            )
+            if isinstance(result, Record):
+                return result
+            if result is None:
+                raise NotFound("update", record_id)
+            if expected_version is not None and result != expected_version:
+                raise version_conflict(record_id, result, expected_version)
+            raise Conflict(f"record {record_id!r} kept changing during update; retry")
         rows = await self._rows(
             self.sql.replace, (dumps(data), tenant, record_id, expected_version)
         )
@@ -358,3 +367,32 @@ class SqliteOps(CompareAndSetOps):
         if rows:
             return Record(record_id, orjson.loads(rows[0][0]), rows[0][1])
         raise await self._missing_or_conflict("delete", tenant, record_id, expected_version)
+
+
+def _merge(
+    connection: sqlite3.Connection,
+    sql: Statements,
+    tenant: str,
+    record_id: str,
+    data: dict[str, Any],
+    expected: int | None,
+) -> Record | int | None:
+    """SQLite's merge, run in aiosqlite's thread: the new record, else None when the record is
+    missing, else its version (not the expected one, or still changing after every attempt).
+
+    Other processes may write between the read and the write: the write is a compare-and-set
+    on the version read, retried when it lost.
+    """
+    version = 0
+    for _ in range(_CAS_ATTEMPTS):
+        rows = connection.execute(sql.get, (tenant, record_id)).fetchall()
+        if not rows:
+            return None
+        text, version = rows[0][0], int(rows[0][1])
+        if expected is not None and version != expected:
+            return version
+        new_data = {**orjson.loads(text), **data}
+        args = (dumps(new_data), tenant, record_id, version)
+        if connection.execute(sql.merge, args).fetchall():  # ends in RETURNING
+            return Record(record_id, new_data, version + 1)
+    return version

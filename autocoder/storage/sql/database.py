@@ -237,6 +237,8 @@ class Database:
             if self.dialect == "sqlite":
                 await self._gate.take(self.timeout)
                 return self._sqlite
+            if self._has_idle():  # one is free now: no wait to bound (a timer costs)
+                return await self._pool.acquire()
             async with asyncio.timeout(self.timeout):
                 return await self._pool.acquire()
         except TimeoutError as exc:
@@ -246,6 +248,12 @@ class Database:
             if not is_driver_error(exc):
                 raise
             raise self.error(exc) from exc
+
+    def _has_idle(self) -> bool:
+        """Whether the pool holds an open, unused connection (taken without waiting)."""
+        if self.dialect == "postgresql":
+            return bool(self._pool.get_idle_size())
+        return bool(self._pool.freesize)
 
     async def acquire_shared(self) -> Any:
         """Like ``acquire``, for work that opens no transaction (single statements).

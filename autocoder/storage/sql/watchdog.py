@@ -1,0 +1,93 @@
+"""Time limits on database operations, kept by one task instead of a timer per operation.
+
+aiomysql has no read timeout, so a MySQL statement on a silent network (or behind a lock)
+would wait for ever. ``asyncio.timeout`` around each operation bounds it, but its timer costs
+a measurable share of a single-row operation. ``Watchdog`` keeps the same bound with one task:
+``begin()`` notes when an operation started and in which task, and the watchdog, waking every
+``resolution`` seconds while operations run, cancels the task of any that has run ``limit``
+seconds. ``end()`` then tells the operation whether its cancellation was the watchdog's (and
+takes that cancellation back), so the caller can report a timeout::
+
+    ticket = watchdog.begin()
+    try:
+        result = await operation()
+    except asyncio.CancelledError:
+        if watchdog.end(ticket):
+            raise TimeoutError from None   # the operation ran past the limit
+        raise                              # cancelled from outside: pass it on
+    else:
+        watchdog.end(ticket)
+
+An operation ends at most ``resolution`` seconds after its limit. The task stops by itself
+when no operation is running, so an idle backend keeps nothing scheduled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+
+@dataclass(slots=True, eq=False)
+class Ticket:
+    """One running operation: its task, when it started, and whether it was stopped."""
+
+    task: asyncio.Task[object]
+    started: float
+    cancelling: int
+    expired: bool = False
+
+
+class Watchdog:
+    """Cancels operations that run past ``limit`` seconds (see the module docstring)."""
+
+    def __init__(self, limit: float) -> None:
+        if limit <= 0:
+            raise ValueError(f"invalid time limit {limit}")
+        self.limit = limit
+        self.resolution = max(0.005, min(limit / 10, 0.25))
+        self._running: set[Ticket] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def begin(self) -> Ticket:
+        """Start timing an operation of the current task."""
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Watchdog.begin() outside a task")
+        ticket = Ticket(task, time.monotonic(), task.cancelling())
+        self._running.add(ticket)
+        if self._task is None:
+            self._task = task.get_loop().create_task(self._watch())
+        return ticket
+
+    def end(self, ticket: Ticket) -> bool:
+        """Stop timing ``ticket``; True when the watchdog cancelled it (cancellation taken back).
+
+        Like ``asyncio.timeout``: when the task was also cancelled from outside, this answers
+        False, so the outer cancellation goes on.
+        """
+        self._running.discard(ticket)
+        if not ticket.expired:
+            return False
+        return ticket.task.uncancel() <= ticket.cancelling
+
+    async def _watch(self) -> None:
+        try:
+            while self._running:
+                await asyncio.sleep(self.resolution)
+                overdue = time.monotonic() - self.limit
+                for ticket in [t for t in self._running if t.started <= overdue]:
+                    self._running.discard(ticket)
+                    ticket.expired = True
+                    ticket.task.cancel()
+        finally:
+            self._task = None
+
+    async def close(self) -> None:
+        """Stop the watchdog task (operations still running are no longer bounded)."""
+        task, self._task = self._task, None
+        self._running.clear()
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
