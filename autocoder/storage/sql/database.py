@@ -72,6 +72,7 @@ from autocoder.storage.sql.dialects import (
 from autocoder.storage.sql.errors import is_driver_error, mask, pool_exhausted, translate
 from autocoder.storage.sql.lease import Lease
 from autocoder.storage.sql.sqlite_gate import SqliteGate
+from autocoder.storage.sql.watchdog import Watchdog
 
 DEFAULT_PORTS: dict[Dialect, int] = {"postgresql": 5432, "mysql": 3306, "sqlite": 0}
 
@@ -135,6 +136,7 @@ class Database:
         self._gate = SqliteGate()
         self._clean: weakref.WeakSet[Any] = weakref.WeakSet()
         self._probe: asyncio.Task[bool] | None = None
+        self._waits = Watchdog(timeout)
 
     def __repr__(self) -> str:
         return f"Database({self.safe_url!r})"
@@ -220,6 +222,7 @@ class Database:
         """Close every connection. Safe to call twice and after a failed ``connect``."""
         db, self._db, self._pool = self._db, None, None
         self.connected = False
+        await self._waits.close()
         if self._probe is not None:
             self._probe.cancel()
             await asyncio.wait([self._probe])
@@ -237,10 +240,9 @@ class Database:
             if self.dialect == "sqlite":
                 await self._gate.take(self.timeout)
                 return self._sqlite
-            if self._has_idle():  # one is free now: no wait to bound (a timer costs)
+            if self._has_idle():  # one is free now: no wait to bound
                 return await self._pool.acquire()
-            async with asyncio.timeout(self.timeout):
-                return await self._pool.acquire()
+            return await self._wait_for_connection()
         except TimeoutError as exc:
             self.connected = False
             raise pool_exhausted(self.host_port, self.max_size, self.timeout) from exc
@@ -248,6 +250,18 @@ class Database:
             if not is_driver_error(exc):
                 raise
             raise self.error(exc) from exc
+
+    async def _wait_for_connection(self) -> Any:
+        # Bounded by the watchdog (one task for every waiter) rather than a timer per wait.
+        ticket = self._waits.begin()
+        try:
+            raw = await self._pool.acquire()
+        except asyncio.CancelledError:
+            if self._waits.end(ticket):
+                raise TimeoutError() from None
+            raise
+        self._waits.end(ticket)
+        return raw
 
     def _has_idle(self) -> bool:
         """Whether the pool holds an open, unused connection (taken without waiting)."""
