@@ -29,7 +29,7 @@ from autocoder.errors import (
 )
 from autocoder.storage.backend import ListQuery, Record
 from autocoder.storage.documents.statements import Statements, list_query
-from autocoder.storage.sql.dialects import in_sqlite_thread
+from autocoder.storage.sql.sqlite_thread import fetch_all, in_sqlite_thread
 
 if TYPE_CHECKING:
     from autocoder.storage.documents.backend import SqlDocumentBackend
@@ -290,12 +290,13 @@ class MySqlOps(CompareAndSetOps):
 
 
 class SqliteOps(CompareAndSetOps):
-    """aiosqlite: every operation one call into its thread (``RETURNING`` gives the result)."""
+    """aiosqlite: every operation one call into its thread (``RETURNING`` gives the result),
+    batched with the calls of other operations (``sqlite_thread``)."""
 
     async def _rows(
         self, sql: str, args: builtins.list[Any] | tuple[Any, ...]
     ) -> builtins.list[Any]:
-        rows: builtins.list[Any] = list(await self.raw.execute_fetchall(sql, args))
+        rows: builtins.list[Any] = await in_sqlite_thread(self.raw, fetch_all, sql, args)
         return rows
 
     async def _version(self, tenant: str, record_id: str) -> int | None:

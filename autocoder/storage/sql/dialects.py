@@ -8,22 +8,17 @@
   (``$1`` for asyncpg, ``%s`` for aiomysql, ``?`` for sqlite3), cached.
 - ``run_execute`` / ``run_fetch`` / ``begin`` / ``commit`` / ``rollback``: the same few calls
   on an asyncpg, aiomysql or aiosqlite connection.
-- ``in_sqlite_thread``: run a function on the ``sqlite3`` connection inside aiosqlite's thread,
-  so several statements of one operation cost one hop between threads instead of one each.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from autocoder.errors import StartupError
-
-T = TypeVar("T")
 
 Dialect = Literal["postgresql", "mysql", "sqlite"]
 DIALECTS: tuple[Dialect, ...] = ("postgresql", "mysql", "sqlite")
@@ -164,16 +159,3 @@ async def run_fetch(
             await cursor.execute(placeholders(sql, dialect), tuple(params))
             return [tuple(row) for row in await cursor.fetchall()]
     return [tuple(row) for row in await raw.execute_fetchall(sql, tuple(params))]
-
-
-async def in_sqlite_thread(raw: Any, function: Callable[..., T], *args: Any) -> T:
-    """``function(connection, *args)`` on aiosqlite connection ``raw``'s ``sqlite3`` connection.
-
-    It runs in aiosqlite's thread, in turn with the statements queued there, so what it does
-    is not interleaved with other work on the connection. Exceptions come back as raised.
-    (aiosqlite has no public call for this; ``_execute`` is how its own methods reach the
-    thread, unchanged from 0.17 to 0.22.)
-    """
-    connection: sqlite3.Connection = raw._conn  # ValueError("no active connection") if closed
-    result: T = await raw._execute(function, connection, *args)
-    return result
