@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import tempfile
 import time
 import uuid
@@ -32,7 +33,7 @@ from autocoder.storage.documents.backend import SqlDocumentBackend
 from autocoder.storage.sql.dialects import quote
 
 CALLERS = 32
-SECONDS = 0.7  # per timed run; each case alternates raw and backend, 3 runs each
+SECONDS = 0.6  # per timed run; each case pairs raw and backend runs, 5 pairs
 BULK = 10_000
 POOL = 4
 SERVERS = {
@@ -45,14 +46,23 @@ DOC = {"title": "benchmark task", "done": False, "priority": 3, "tags": ["a", "b
 
 
 async def compare(
-    raw: Callable[[int], Awaitable[Any]], ours: Callable[[int], Awaitable[Any]], rounds: int = 3
+    raw: Callable[[int], Awaitable[Any]], ours: Callable[[int], Awaitable[Any]], rounds: int = 5
 ) -> tuple[float, float]:
-    """Best ops/s of each side over ``rounds`` alternating runs (machine noise hits both)."""
-    raw_best = our_best = 0.0
-    for _ in range(rounds):
-        raw_best = max(raw_best, await rate(raw))
-        our_best = max(our_best, await rate(ours))
-    return raw_best, our_best
+    """Median ops/s of each side over ``rounds`` paired runs, the order swapped every round.
+
+    Machine noise (the servers share the cores) moves single runs by ±20%: the median of
+    paired runs is steadier than the best run of each side, and favours neither.
+    """
+    raw_rates: list[float] = []
+    our_rates: list[float] = []
+    for n in range(rounds):
+        if n % 2:
+            our_rates.append(await rate(ours))
+            raw_rates.append(await rate(raw))
+        else:
+            raw_rates.append(await rate(raw))
+            our_rates.append(await rate(ours))
+    return statistics.median(raw_rates), statistics.median(our_rates)
 
 
 async def compare_once(

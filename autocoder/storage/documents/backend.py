@@ -98,6 +98,7 @@ class SqlDocumentBackend(StorageBackend):
         self._sql = DocumentSql(self.dialect, self.table_name)
         self.statements = self._sql.statements()
         self._ops_class = _OPS[self.dialect]
+        self._shared = self.dialect == "sqlite"
         # asyncpg enforces command_timeout itself; aiomysql has no read timeout, so the
         # backend bounds each MySQL operation (SQLite is local: no network to wait on).
         self._watchdog = (
@@ -256,7 +257,8 @@ class SqlDocumentBackend(StorageBackend):
 
     async def _run(self, method: str, *args: Any, **kwargs: Any) -> Any:
         db = self.db
-        raw = await db.acquire_shared()
+        shared = self._shared  # SQLite: single statements share its one connection
+        raw = await (db.acquire_shared() if shared else db.acquire())
         try:
             operation = getattr(self._ops_class(self, raw), method)
             if self._watchdog is None:
@@ -269,7 +271,7 @@ class SqlDocumentBackend(StorageBackend):
                 raise
             raise db.error(exc) from exc
         finally:
-            await db.release_shared(raw)
+            await (db.release_shared(raw) if shared else db.release(raw))
         db.connected = True
         return result
 

@@ -137,6 +137,8 @@ class Database:
         self._clean: weakref.WeakSet[Any] = weakref.WeakSet()
         self._probe: asyncio.Task[bool] | None = None
         self._waits = Watchdog(timeout)
+        #: Connections lent or promised (at most ``max_size``): below it, one is free now.
+        self._lent = 0
 
     def __repr__(self) -> str:
         return f"Database({self.safe_url!r})"
@@ -240,9 +242,16 @@ class Database:
             if self.dialect == "sqlite":
                 await self._gate.take(self.timeout)
                 return self._sqlite
-            if self._has_idle():  # one is free now: no wait to bound
-                return await self._pool.acquire()
-            return await self._wait_for_connection()
+            if self._lent < self.max_size:  # one is free now: no wait to bound
+                self._lent += 1
+                try:
+                    return await self._pool.acquire()
+                except BaseException:
+                    self._lent -= 1
+                    raise
+            raw = await self._wait_for_connection()
+            self._lent += 1
+            return raw
         except TimeoutError as exc:
             self.connected = False
             raise pool_exhausted(self.host_port, self.max_size, self.timeout) from exc
@@ -262,12 +271,6 @@ class Database:
             raise
         self._waits.end(ticket)
         return raw
-
-    def _has_idle(self) -> bool:
-        """Whether the pool holds an open, unused connection (taken without waiting)."""
-        if self.dialect == "postgresql":
-            return bool(self._pool.get_idle_size())
-        return bool(self._pool.freesize)
 
     async def acquire_shared(self) -> Any:
         """Like ``acquire``, for work that opens no transaction (single statements).
@@ -296,10 +299,14 @@ class Database:
         """Give back a connection from ``acquire``."""
         if self.dialect == "sqlite":
             self._gate.give()
-        elif self.dialect == "postgresql":
-            await self._pool.release(raw)
-        else:
-            self._pool.release(raw)
+            return
+        try:
+            if self.dialect == "postgresql":
+                await self._pool.release(raw)
+            else:
+                self._pool.release(raw)
+        finally:  # counted until the pool has it back (so acquire never waits unbounded)
+            self._lent -= 1
 
     def mark_clean(self, raw: Any) -> None:
         """Promise that ``raw`` (before ``release``) changed no session state.
