@@ -1,0 +1,88 @@
+"""The pieces that keep database operations cheap still keep their promises.
+
+- Calls gathered into one trip to aiosqlite's thread each get their own result or error, in
+  order, and fail (not hang) once the connection is closed.
+- The watchdog stops an operation that runs past its limit with a timeout, passes on a
+  cancellation that is not its own, and leaves nothing running when idle.
+- Many callers on SQLite's one connection all get served, merges included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import anyio
+import pytest
+
+from autocoder.storage.documents.backend import SqlDocumentBackend
+from autocoder.storage.sql.sqlite_thread import fetch_all, in_sqlite_thread
+from autocoder.storage.sql.watchdog import Watchdog
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_gathered_sqlite_calls_each_get_their_own_outcome(tmp_path: Path) -> None:
+    async with aiosqlite.connect(tmp_path / "t.db", isolation_level=None) as raw:
+        await raw.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+
+        async def insert(k: int) -> list[object]:
+            return await in_sqlite_thread(
+                raw, fetch_all, "INSERT INTO t VALUES (?, ?) RETURNING k", (k % 50, str(k))
+            )
+
+        outcomes = await asyncio.gather(*(insert(k) for k in range(100)), return_exceptions=True)
+        assert outcomes[:50] == [[(k,)] for k in range(50)]  # in order, each its own row
+        assert all(isinstance(o, sqlite3.IntegrityError) for o in outcomes[50:])
+        rows = await in_sqlite_thread(raw, fetch_all, "SELECT count(*) FROM t", ())
+        assert rows == [(50,)]
+    with anyio.fail_after(5), pytest.raises(ValueError, match="connection"):
+        await in_sqlite_thread(raw, fetch_all, "SELECT 1", ())
+
+
+async def test_the_watchdog_times_out_only_its_own_overdue_operations() -> None:
+    watchdog = Watchdog(0.05)
+
+    async def overdue() -> str:
+        ticket = watchdog.begin()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return "timed out" if watchdog.end(ticket) else "cancelled"
+        watchdog.end(ticket)
+        return "done"
+
+    async def quick() -> str:
+        ticket = watchdog.begin()
+        await asyncio.sleep(0)
+        return "expired" if watchdog.end(ticket) else "done"
+
+    with anyio.fail_after(5):
+        assert await asyncio.gather(overdue(), quick()) == ["timed out", "done"]
+        outside = asyncio.ensure_future(overdue())
+        await asyncio.sleep(0.01)
+        outside.cancel()
+        assert await outside == "cancelled"
+        while watchdog._task is not None:  # idle: its task ends by itself
+            await asyncio.sleep(0.01)
+    await watchdog.close()
+
+
+async def test_many_callers_on_one_sqlite_connection_all_get_served(tmp_path: Path) -> None:
+    backend = SqlDocumentBackend(f"sqlite:///{tmp_path / 's.db'}")
+    await backend.connect()
+    try:
+        t = backend.table_name
+        created = await asyncio.gather(*(backend.create(t, "", None, {"n": n}) for n in range(64)))
+        assert len({r.id for r in created}) == 64
+        updated = await asyncio.gather(
+            *(
+                backend.write(t, "", r.id, {"m": 1}, merge=True, expected_version=None)
+                for r in created
+            )
+        )
+        assert [(r.data, r.version) for r in updated] == [({"n": n, "m": 1}, 2) for n in range(64)]
+    finally:
+        await backend.close()
