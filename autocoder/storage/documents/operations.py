@@ -261,13 +261,15 @@ class MySqlOps(CompareAndSetOps):
             row = await cursor.fetchone()
         return None if row is None else Record(record_id, orjson.loads(row[0]), int(row[1]))
 
-    async def reserve(self, count: int) -> int:
+    async def reserve(self, count: int, cursor: Any = None) -> int:
         """Take ``count`` generated ids; returns the last (they end at it)."""
-        async with self.raw.cursor() as cursor:
-            if not await cursor.execute(self.sql.reserve, (count, self.backend.table_name)):
-                await cursor.execute(self.sql.counter_row, (self.backend.table_name,))
-                await cursor.execute(self.sql.reserve, (count, self.backend.table_name))
-            return int(cursor.lastrowid)
+        if cursor is None:
+            async with self.raw.cursor() as cursor:
+                return await self.reserve(count, cursor)
+        if not await cursor.execute(self.sql.reserve, (count, self.backend.table_name)):
+            await cursor.execute(self.sql.counter_row, (self.backend.table_name,))
+            await cursor.execute(self.sql.reserve, (count, self.backend.table_name))
+        return int(cursor.lastrowid)
 
     async def create(
         self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
@@ -276,15 +278,15 @@ class MySqlOps(CompareAndSetOps):
         text = dumps(data)
         generated = record_id is None
         for _ in range(_CAS_ATTEMPTS):
-            new_id = str(await self.reserve(1)) if record_id is None else record_id
-            try:
-                async with self.raw.cursor() as cursor:
+            async with self.raw.cursor() as cursor:  # one cursor for the id and the row
+                new_id = str(await self.reserve(1, cursor)) if record_id is None else record_id
+                try:
                     await cursor.execute(self.sql.insert, (tenant, new_id, text))
-            except Exception as exc:
-                error = self._driver_error(exc)
-                if isinstance(error, Conflict) and generated:
-                    continue
-                raise (conflict(new_id) if isinstance(error, Conflict) else error) from exc
+                except Exception as exc:
+                    error = self._driver_error(exc)
+                    if isinstance(error, Conflict) and generated:
+                        continue
+                    raise (conflict(new_id) if isinstance(error, Conflict) else error) from exc
             return Record(new_id, dict(data), 1)
         raise InternalError("no free id found for a generated create")
 
