@@ -33,7 +33,8 @@ from autocoder.storage.documents.backend import SqlDocumentBackend
 from autocoder.storage.sql.dialects import quote
 
 CALLERS = 32
-SECONDS = 0.6  # per timed run; each case pairs raw and backend runs, 5 pairs
+SECONDS = 0.5  # per timed run; each case pairs raw and backend runs, 7 pairs
+WARM_UP = 200  # calls each side makes before a case is timed
 BULK = 10_000
 POOL = 4
 SERVERS = {
@@ -46,7 +47,7 @@ DOC = {"title": "benchmark task", "done": False, "priority": 3, "tags": ["a", "b
 
 
 async def compare(
-    raw: Callable[[int], Awaitable[Any]], ours: Callable[[int], Awaitable[Any]], rounds: int = 5
+    raw: Callable[[int], Awaitable[Any]], ours: Callable[[int], Awaitable[Any]], rounds: int = 7
 ) -> tuple[float, float]:
     """Median ops/s of each side over ``rounds`` paired runs, the order swapped every round.
 
@@ -55,6 +56,8 @@ async def compare(
     """
     raw_rates: list[float] = []
     our_rates: list[float] = []
+    await rate(raw, WARM_UP)  # untimed: pools at full size, statements prepared, caches hot
+    await rate(ours, WARM_UP)
     for n in range(rounds):
         if n % 2:
             our_rates.append(await rate(ours))
