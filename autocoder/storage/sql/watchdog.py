@@ -3,7 +3,7 @@
 aiomysql has no read timeout, so a MySQL statement on a silent network (or behind a lock)
 would wait for ever. ``asyncio.timeout`` around each operation bounds it, but its timer costs
 a measurable share of a single-row operation. ``Watchdog`` keeps the same bound with one task:
-``begin()`` notes when an operation started and in which task, and the watchdog, waking every
+``begin()`` notes when the current task's operation started, and the watchdog, waking every
 ``resolution`` seconds while operations run, cancels the task of any that has run ``limit``
 seconds. ``end()`` then tells the operation whether its cancellation was the watchdog's (and
 takes that cancellation back), so the caller can report a timeout::
@@ -18,7 +18,9 @@ takes that cancellation back), so the caller can report a timeout::
     else:
         watchdog.end(ticket)
 
-An operation ends at most ``resolution`` seconds after its limit. The task stops by itself
+``Database`` bounds waits for a pooled connection the same way. One task has at most one
+operation timed by a given watchdog at a time. An operation ends at most ``resolution``
+seconds after its limit. The task stops by itself
 when no operation is running, so an idle backend keeps nothing scheduled.
 """
 
@@ -26,17 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-
-
-@dataclass(slots=True, eq=False)
-class Ticket:
-    """One running operation: its task, when it started, and whether it was stopped."""
-
-    task: asyncio.Task[object]
-    started: float
-    cancelling: int
-    expired: bool = False
+from typing import Any
 
 
 class Watchdog:
@@ -45,40 +37,44 @@ class Watchdog:
     def __init__(self, limit: float) -> None:
         self.limit = limit
         self.resolution = max(0.005, min(limit / 10, 0.25))
-        self._running: set[Ticket] = set()
+        # task -> (when its operation started, its cancelling() count then)
+        self._running: dict[asyncio.Task[Any], tuple[float, int]] = {}
+        self._expired: dict[asyncio.Task[Any], int] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def begin(self) -> Ticket:
-        """Start timing an operation of the current task."""
+    def begin(self) -> asyncio.Task[Any]:
+        """Start timing an operation of the current task; returns the ticket for ``end``."""
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("Watchdog.begin() outside a task")
-        ticket = Ticket(task, time.monotonic(), task.cancelling())
-        self._running.add(ticket)
+        self._running[task] = (time.monotonic(), task.cancelling())
         if self._task is None:
             self._task = task.get_loop().create_task(self._watch())
-        return ticket
+        return task
 
-    def end(self, ticket: Ticket) -> bool:
+    def end(self, ticket: asyncio.Task[Any]) -> bool:
         """Stop timing ``ticket``; True when the watchdog cancelled it (cancellation taken back).
 
         Like ``asyncio.timeout``: when the task was also cancelled from outside, this answers
         False, so the outer cancellation goes on.
         """
-        self._running.discard(ticket)
-        if not ticket.expired:
+        if self._running.pop(ticket, None) is not None:
             return False
-        return ticket.task.uncancel() <= ticket.cancelling
+        cancelling = self._expired.pop(ticket, None)
+        if cancelling is None:
+            return False
+        return ticket.uncancel() <= cancelling
 
     async def _watch(self) -> None:
         try:
             while self._running:
                 await asyncio.sleep(self.resolution)
                 overdue = time.monotonic() - self.limit
-                for ticket in [t for t in self._running if t.started <= overdue]:
-                    self._running.discard(ticket)
-                    ticket.expired = True
-                    ticket.task.cancel()
+                for task, (started, cancelling) in list(self._running.items()):
+                    if started <= overdue:
+                        del self._running[task]
+                        self._expired[task] = cancelling
+                        task.cancel()
         finally:
             self._task = None
 
@@ -86,6 +82,7 @@ class Watchdog:
         """Stop the watchdog task (operations still running are no longer bounded)."""
         task, self._task = self._task, None
         self._running.clear()
+        self._expired.clear()
         if task is not None:
             task.cancel()
             await asyncio.wait([task])
