@@ -102,6 +102,10 @@ async def rate(operation: Callable[[int], Awaitable[Any]], ops: int | None = Non
     return done / (time.perf_counter() - start)
 
 
+#: The Store's default ``command_timeout`` (seconds), given to both PostgreSQL pools alike.
+COMMAND_TIMEOUT = 30.0
+
+
 async def _no_reset(connection: Any) -> None:
     """asyncpg pool ``reset`` that runs nothing (the statements here leave no session state)."""
 
@@ -119,10 +123,16 @@ class Raw:
     async def open(self, url: str) -> None:
         db = self.backend.db
         if db.dialect == "postgresql":
-            # No reset query on release: the backend runs none after plain statements either,
-            # and asyncpg's default one is a second round trip per operation.
+            # The backend's pool configuration: no reset query on release (the backend runs
+            # none after plain statements either, and asyncpg's default one is a second round
+            # trip per operation), and the same command_timeout, asyncpg's bound on every
+            # statement (a timer each), which issue 3 requires of any operation.
             self.pool = await asyncpg.create_pool(
-                url, min_size=POOL, max_size=POOL, reset=_no_reset
+                url,
+                min_size=POOL,
+                max_size=POOL,
+                reset=_no_reset,
+                command_timeout=COMMAND_TIMEOUT,
             )
         elif db.dialect == "mysql":
             parts = urlsplit(url)
@@ -222,7 +232,9 @@ class Raw:
 
 async def bench(dialect: str, url: str) -> list[tuple[str, float, float]]:
     tables = [f"bench_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    ours = SqlDocumentBackend(url, table_name=tables[0], pool_max_size=POOL)
+    ours = SqlDocumentBackend(
+        url, table_name=tables[0], pool_max_size=POOL, command_timeout=COMMAND_TIMEOUT
+    )
     theirs = SqlDocumentBackend(url, table_name=tables[1], pool_max_size=POOL)
     await ours.connect()
     await theirs.connect()
