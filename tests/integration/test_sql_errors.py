@@ -67,6 +67,7 @@ CASES: list[tuple[BaseException, type[StoreError]]] = [
     (OSError(113, "No route to host"), Unavailable),
     (TimeoutError(), StoreTimeout),
     (ValueError("no active connection"), Unavailable),
+    (ValueError("Connection closed"), Unavailable),
 ]
 
 

@@ -152,7 +152,7 @@ def classify(exc: BaseException) -> type[StoreError]:
         return StoreTimeout
     if isinstance(exc, OSError):  # ConnectionRefusedError, resets, DNS failures
         return Unavailable
-    if type(exc) is ValueError and "connection" in str(exc):
+    if type(exc) is ValueError and "connection" in str(exc).lower():
         return Unavailable
     return InternalError
 
@@ -201,8 +201,8 @@ def is_driver_error(exc: BaseException) -> bool:
         return False
     if isinstance(exc, _DRIVER_ERRORS):
         return True
-    # aiosqlite raises ValueError("no active connection") on a closed connection.
-    return type(exc) is ValueError and "connection" in str(exc)
+    # aiosqlite raises ValueError("no active connection" / "Connection closed") when closed.
+    return type(exc) is ValueError and "connection" in str(exc).lower()
 
 
 @contextmanager
