@@ -144,14 +144,3 @@ class NotFound(AutocoderError, LookupError):
 
     def to_reply(self) -> dict[str, Any]:
         return {"status": "not_found", "action": self.action, "id": self.record_id}
-
-
-ERROR_TYPES: tuple[str, ...] = (
-    "validation_error",
-    "conflict",
-    "version_conflict",
-    "unavailable",
-    "timeout",
-    "unknown_action",
-    "internal",
-)

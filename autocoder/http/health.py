@@ -21,7 +21,10 @@ class SystemView(Protocol):
     @property
     def components(self) -> Mapping[str, ComposedComponent]: ...
 
-    def is_ready(self) -> bool: ...
+    @property
+    def running(self) -> bool: ...
+
+    def waiting_for(self) -> list[str]: ...
 
 
 def component_health(component: ComposedComponent) -> dict[str, Any]:
@@ -54,14 +57,8 @@ def system_health(system: SystemView, primary: str | None = None) -> tuple[bool,
 
 def readiness(system: SystemView) -> tuple[bool, dict[str, Any]]:
     """``(ready, body)`` for ``GET /ready``: every component set up and every store connected."""
-    waiting = []
-    for name, component in system.components.items():
-        if not component.is_set_up:
-            waiting.append(name)
-            continue
-        if component_health(component).get("store_connected") is False:
-            waiting.append(name)
-    ready = not waiting and system.is_ready()
+    waiting = system.waiting_for()
+    ready = system.running and not waiting
     body: dict[str, Any] = {"status": "ready" if ready else "not_ready"}
     if waiting:
         body["waiting_for"] = waiting

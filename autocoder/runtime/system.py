@@ -118,19 +118,24 @@ class System:
     def running(self) -> bool:
         return self._supervisor is not None and self._supervisor.running
 
+    def waiting_for(self) -> list[str]:
+        """Components not yet set up, or stores not connected (``/ready`` lists them)."""
+        waiting = []
+        for name, component in self.components.items():
+            if not component.is_set_up:
+                waiting.append(name)
+                continue
+            try:
+                connected = component.get_health_status().get("store_connected")
+            except Exception:  # a failing health check is unhealthy, not "not ready"
+                continue
+            if connected is False:
+                waiting.append(name)
+        return waiting
+
     def is_ready(self) -> bool:
         """Every component set up and serving, and every store connected."""
-        if not self.running:
-            return False
-        for component in self.components.values():
-            if not component.is_set_up:
-                return False
-            if component.get_health_status().get("store_connected") is False:
-                return False
-        return True
-
-    def health(self) -> dict[str, dict[str, Any]]:
-        return {name: c.get_health_status() for name, c in self.components.items()}
+        return self.running and not self.waiting_for()
 
     # -- running ---------------------------------------------------------------------------
 
