@@ -26,7 +26,7 @@ from autocoder.errors import (
     VersionConflict,
 )
 from autocoder.runtime.component import ComponentConfig, ComposedComponent, RestartPolicy
-from autocoder.runtime.system import System
+from autocoder.system import System
 
 try:
     __version__ = version("autocoder")

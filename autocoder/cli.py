@@ -114,14 +114,14 @@ def cmd_components(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Serve the blueprint until SIGINT/SIGTERM (the runtime is imported only here)."""
-    from autocoder.runtime.system import run_blueprint
+    from autocoder.system import run_blueprint
 
     return run_blueprint(args.blueprint, log_format=args.log_format, log_level=args.log_level)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply (or with ``--status`` report) V5EnhancedStore migrations."""
-    from autocoder.storage.tables.migrate_command import migrate
+    from autocoder.migrate import migrate
 
     return migrate(args.blueprint, component=args.component, status=args.status)
 

@@ -10,6 +10,7 @@ Closing every send side ends the receiver's loop: no poison pills.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -19,9 +20,7 @@ from autocoder.runtime.deadlines import Deadlines
 from autocoder.runtime.messages import Envelope, Message, Reply, ReplySlot, error_reply
 
 if TYPE_CHECKING:
-    from autocoder.blueprint.model import Binding
     from autocoder.observability.metrics import SystemMetrics
-    from autocoder.runtime.component import ComposedComponent
 
 
 class _Counter(Protocol):
@@ -31,6 +30,27 @@ class _Counter(Protocol):
 class _NoCounter:
     def inc(self, amount: float = 1) -> None:
         pass
+
+
+class BindingSpec(Protocol):
+    """What wiring needs of a binding (the blueprint's ``Binding`` model is one)."""
+
+    @property
+    def from_component(self) -> str: ...
+    @property
+    def to_component(self) -> str: ...
+    @property
+    def stream_name(self) -> str: ...
+    @property
+    def buffer_size(self) -> int: ...
+
+
+class Wired(Protocol):
+    """What wiring needs of a component: a name and its two stream dicts."""
+
+    name: str
+    receive_streams: dict[str, Inbound]
+    send_streams: dict[str, Outbound]
 
 
 @dataclass
@@ -116,8 +136,8 @@ class Outbound:
 
 
 def wire(
-    components: dict[str, ComposedComponent],
-    bindings: list[Binding],
+    components: Mapping[str, Wired],
+    bindings: Sequence[BindingSpec],
     metrics: SystemMetrics | None = None,
     deadlines: Deadlines | None = None,
 ) -> None:

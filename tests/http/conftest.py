@@ -9,7 +9,7 @@ import pytest
 
 from autocoder.blueprint.model import Binding
 from autocoder.runtime.component import ComposedComponent
-from autocoder.runtime.system import System
+from autocoder.system import System
 from tests.http.support import MEMORY_BLUEPRINT, Running, Serve, running
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from autocoder.runtime.system import System
+from autocoder.system import System
 
 MEMORY_BLUEPRINT = """
 system:

@@ -12,7 +12,7 @@ from autocoder.blueprint.model import Binding
 from autocoder.components.fastapi_endpoint import FastAPIEndpoint
 from autocoder.components.metrics_endpoint import MetricsEndpoint
 from autocoder.errors import StartupError
-from autocoder.runtime.system import System
+from autocoder.system import System
 from tests.http.fakes import StagedStore, schemaless
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,7 @@ import anyio
 import pytest
 import yaml
 
-from autocoder.storage.tables.migrate_command import migrate
+from autocoder.migrate import migrate
 from tests.v5.conftest import Fresh, v5_config
 from tests.v5.helpers import ALL, TASKS, USERS, history, opened
 
