@@ -1,29 +1,43 @@
-"""Every exception autocoder raises, in one tree.
+"""Every exception autocoder raises, in one tree, and the error reply they answer with.
 
 ::
 
     AutocoderError
     ├── BlueprintError                 a blueprint is invalid (exit code 2); carries every Problem
     ├── StartupError                   the system could not start (exit code 1)
+    │   ├── ConfigurationError         a database URL or type that cannot be used (also a
+    │   │                              ValueError); raised before any connection is tried
     │   ├── DatabaseConnectionError    a database is unreachable at start-up
     │   └── DatabaseSchemaValidationError
     │                                  a table is missing or differs, or a migration changed
     ├── ComponentFailure               a component's processing loop failed past its restarts
-    └── StoreError                     an action message could not be served; ``error_type`` is the
-        │                              reply's ``error_type`` (SPEC section 3)
-        ├── ValidationFailed           validation_error  (also a ValueError)
-        │   └── DataValidationError    V5 data validation, listing every bad field
-        ├── Conflict                   conflict          (the id exists / a unique key is taken)
-        ├── VersionConflict            version_conflict  (``expected_version`` does not match)
-        ├── Unavailable                unavailable       (also a ConnectionError)
-        ├── StoreTimeout               timeout           (also a TimeoutError)
-        ├── UnknownAction              unknown_action
-        └── InternalError              internal
+    ├── StoreError                     an action message could not be served; ``error_type`` is the
+    │   │                              reply's ``error_type`` (SPEC section 3)
+    │   ├── ValidationFailed           validation_error  (also a ValueError)
+    │   │   └── DataValidationError    V5 data validation, listing every bad field
+    │   ├── Conflict                   conflict          (the id exists / a unique key is taken)
+    │   │   └── BulkConflict *         a bulk insert met a taken id (redone row by row)
+    │   ├── VersionConflict            version_conflict  (``expected_version`` does not match)
+    │   ├── Unavailable                unavailable       (also a ConnectionError)
+    │   ├── StoreTimeout               timeout           (also a TimeoutError)
+    │   ├── UnknownAction              unknown_action
+    │   └── InternalError              internal
+    ├── NotFound                       no such record (also a LookupError); not an error reply:
+    │                                  its status is ``not_found``, but it travels the same way
+    ├── BatchFailed *                  one operation of a batch failed; nothing was applied
+    ├── RaisedInTransaction *          the code inside a transaction block raised: carried
+    │                                  through the rollback untouched
+    ├── UnknownComponentType *         a blueprint's type is neither registered nor importable
+    │                                  (also a LookupError; the loader reports it as a Problem)
+    ├── RequestRejected *              an HTTP request unacceptable as sent (400, 413, 412 ...)
+    └── Unauthorized *                 an HTTP request without a valid API key (401)
 
-``NotFound`` is not an error reply (its status is ``not_found``) but travels the same way.
+The classes marked * never leave autocoder: the layer that raises them also turns them into a
+reply, a response or a ``BlueprintError``. The others are exported from ``autocoder``.
 
 Driver exceptions are translated into this tree at exactly one boundary,
 ``autocoder.storage.sql.errors``; everything above the storage layer sees only these classes.
+Every ``{"status": "error", ...}`` reply is built by ``error_reply``.
 """
 
 from __future__ import annotations
@@ -34,6 +48,13 @@ from typing import Any, ClassVar
 
 class AutocoderError(Exception):
     """The root of every autocoder exception."""
+
+
+def error_reply(error_type: str, message: str, **details: Any) -> dict[str, Any]:
+    """An error reply as SPEC section 3 shapes it: ``status``, ``message``, ``error_type``."""
+    reply: dict[str, Any] = {"status": "error", "message": message, "error_type": error_type}
+    reply.update(details)
+    return reply
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,10 @@ class StartupError(AutocoderError):
     """The system could not be started; the message is the one-line cause."""
 
 
+class ConfigurationError(StartupError, ValueError):
+    """A database URL or type that cannot be used (raised before any connection is tried)."""
+
+
 class DatabaseConnectionError(StartupError, ConnectionError):
     """A database could not be reached (the message names host:port, never the password)."""
 
@@ -87,13 +112,7 @@ class StoreError(AutocoderError):
 
     def to_reply(self) -> dict[str, Any]:
         """The error reply of SPEC section 3."""
-        reply: dict[str, Any] = {
-            "status": "error",
-            "message": self.message,
-            "error_type": self.error_type,
-        }
-        reply.update(self.details)
-        return reply
+        return error_reply(self.error_type, self.message, **self.details)
 
 
 class ValidationFailed(StoreError, ValueError):
@@ -112,6 +131,13 @@ class DataValidationError(ValidationFailed):
 
 class Conflict(StoreError):
     error_type = "conflict"
+
+
+class BulkConflict(Conflict):
+    """A bulk insert met a taken id: the backend redoes it row by row to name the id at fault."""
+
+    def __init__(self) -> None:
+        super().__init__("a record of the batch has an id that exists")
 
 
 class VersionConflict(StoreError):
@@ -144,3 +170,43 @@ class NotFound(AutocoderError, LookupError):
 
     def to_reply(self) -> dict[str, Any]:
         return {"status": "not_found", "action": self.action, "id": self.record_id}
+
+
+class BatchFailed(AutocoderError):
+    """Operation ``index`` of a batch failed with ``reply``; nothing was applied."""
+
+    def __init__(self, index: int, reply: dict[str, Any]) -> None:
+        super().__init__(reply.get("message", reply.get("status")))
+        self.index = index
+        self.reply = {**reply, "index": index}
+
+
+class RaisedInTransaction(AutocoderError):
+    """An exception of the code inside a transaction block, carried through the rollback."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+class UnknownComponentType(AutocoderError, LookupError):
+    """A blueprint names a type that is neither registered nor importable."""
+
+    def __init__(self, type_name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.type_name = type_name
+        self.reason = reason
+
+
+class RequestRejected(AutocoderError):
+    """An HTTP request is unacceptable as sent: answered ``code`` with an error reply."""
+
+    def __init__(self, code: int, message: str, error_type: str = "validation_error") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.error_type = error_type
+
+
+class Unauthorized(AutocoderError):
+    """No valid API key was presented; the message says what was expected, never the key."""

@@ -28,7 +28,7 @@ from autocoder.blueprint.checks import ComponentEntry, cross_component_problems
 from autocoder.blueprint.model import Blueprint, ComponentSpec
 from autocoder.blueprint.validation import validation_problems
 from autocoder.blueprint.yamltree import Located, load_located, syntax_problem
-from autocoder.errors import BlueprintError, Problem
+from autocoder.errors import BlueprintError, Problem, UnknownComponentType
 from autocoder.runtime import registry
 from autocoder.runtime.component import ComposedComponent
 
@@ -126,7 +126,7 @@ def _resolve(located: Located, index: int, raw: Any, problems: list[Problem]) ->
         return entry
     try:
         entry.cls = registry.resolve(type_name)
-    except registry.UnknownComponentType as exc:
+    except UnknownComponentType as exc:
         problems += _problem_at(located, (*path, "type"), exc.reason)
         return entry
     except Exception as exc:  # a user's module failing at import time

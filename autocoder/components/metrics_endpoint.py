@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from autocoder.http.health import system_health
 from autocoder.http.served import ServedComponent
-from autocoder.http.status import JSONResponse
+from autocoder.http.status import JSONResponse, error_response
 from autocoder.runtime.component import ComponentConfig, ComposedComponent
 
 __all__ = ["MetricsApp", "MetricsEndpoint", "MetricsEndpointConfig"]
@@ -62,13 +62,10 @@ class MetricsApp:
                 status_code=404,
             )
         elif method not in ("GET", "HEAD"):
-            response = JSONResponse(
-                {
-                    "status": "error",
-                    "message": f"{method} is not allowed",
-                    "error_type": "method_not_allowed",
-                },
-                status_code=405,
+            response = error_response(
+                405,
+                "method_not_allowed",
+                f"{method} is not allowed",
                 headers={"allow": "GET, HEAD"},
             )
         elif path == self.path:

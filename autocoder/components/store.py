@@ -9,14 +9,14 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
-from autocoder.errors import InternalError, NotFound, StoreError
+from autocoder.errors import BatchFailed, InternalError, NotFound, StoreError
 from autocoder.logging import mask_secrets
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.runtime.component import ComponentConfig, ComposedComponent
 from autocoder.runtime.messages import Reply
 from autocoder.storage.backend import StorageBackend
 from autocoder.storage.memory import MemoryBackend
-from autocoder.store.actions import Actions, BatchFailed, Change
+from autocoder.store.actions import Actions, Change
 from autocoder.store.messages import IDENTIFIER, parse_message
 
 DatabaseType = Literal["postgresql", "mysql", "sqlite"]

@@ -14,16 +14,14 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["OPEN_PATHS", "Credentials", "KeyRing", "Unauthorized", "credentials_from_headers"]
+from autocoder.errors import Unauthorized
+
+__all__ = ["OPEN_PATHS", "Credentials", "KeyRing", "credentials_from_headers"]
 
 #: Paths served without a key (probes and API descriptions).
 OPEN_PATHS = frozenset(
     {"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 )
-
-
-class Unauthorized(Exception):
-    """No valid API key was presented; the message says what was expected, never the key."""
 
 
 @dataclass(frozen=True, slots=True)

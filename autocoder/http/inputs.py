@@ -9,7 +9,7 @@ Lists: ``GET /{collection}?limit=10&offset=20&order_by=-title&completed=false`` 
 parameter is an equality filter, its value read as JSON when it parses (``false``, ``3``,
 ``"3"``) and as the plain string otherwise.
 
-Every problem is a ``RequestRejected`` carrying the response the client gets.
+Every problem is a ``RequestRejected`` carrying the status code and message the client gets.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ import orjson
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
-from autocoder.http.status import JSONResponse, error_response
+from autocoder.errors import RequestRejected
 
 __all__ = [
     "PAGING_PARAMETERS",
-    "RequestRejected",
     "expected_version",
     "list_message",
     "read_body",
@@ -39,19 +38,6 @@ _KINDS: dict[type, str] = {
     bool: "a boolean",
     type(None): "null",
 }
-
-
-class RequestRejected(Exception):
-    """The request is unacceptable as sent; ``response()`` says why to the client."""
-
-    def __init__(self, code: int, message: str, error_type: str = "validation_error") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.error_type = error_type
-
-    def response(self) -> JSONResponse:
-        return error_response(self.code, self.error_type, self.message)
 
 
 def _too_large(limit: int) -> RequestRejected:

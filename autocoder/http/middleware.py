@@ -20,7 +20,8 @@ from typing import Any
 
 from starlette.routing import Match, Router
 
-from autocoder.http.auth import OPEN_PATHS, KeyRing, Unauthorized, credentials_from_headers
+from autocoder.errors import Unauthorized
+from autocoder.http.auth import OPEN_PATHS, KeyRing, credentials_from_headers
 from autocoder.http.status import error_response
 from autocoder.observability.metrics import SystemMetrics
 

@@ -23,14 +23,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from autocoder.errors import RequestRejected
 from autocoder.http.discovery import Collection
 from autocoder.http.health import SystemView, readiness, system_health
-from autocoder.http.inputs import (
-    RequestRejected,
-    expected_version,
-    list_message,
-    read_json_object,
-)
+from autocoder.http.inputs import expected_version, list_message, read_json_object
 from autocoder.http.middleware import FORCED_TENANT_KEY, REQUEST_ID_KEY, TENANT_KEY
 from autocoder.http.openapi import (
     TENANT_PARAMETER,
@@ -322,7 +318,7 @@ def _methods_for(app: FastAPI, path: str) -> list[str]:
 def _add_error_handlers(app: FastAPI) -> None:
     async def rejected(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestRejected)
-        return exc.response()
+        return error_response(exc.code, exc.error_type, exc.message)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

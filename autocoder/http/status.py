@@ -14,11 +14,12 @@ import orjson
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 
+from autocoder.errors import error_reply
+
 __all__ = [
     "ERROR_STATUS",
     "RETRY_AFTER_SECONDS",
     "JSONResponse",
-    "error_body",
     "error_response",
     "reply_response",
     "status_for",
@@ -80,13 +81,6 @@ def reply_response(reply: dict[str, Any], action: str, *, location: str | None =
     return JSONResponse(reply, status_code=code, headers=headers)
 
 
-def error_body(error_type: str, message: str, **details: Any) -> dict[str, Any]:
-    """An error reply of SPEC section 3, for errors the endpoint finds itself."""
-    body: dict[str, Any] = {"status": "error", "message": message, "error_type": error_type}
-    body.update(details)
-    return body
-
-
 def error_response(
     code: int, error_type: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
@@ -94,4 +88,4 @@ def error_response(
     all_headers = dict(headers or {})
     if code == 503:
         all_headers.setdefault("retry-after", RETRY_AFTER_SECONDS)
-    return JSONResponse(error_body(error_type, message), status_code=code, headers=all_headers)
+    return JSONResponse(error_reply(error_type, message), status_code=code, headers=all_headers)

@@ -16,8 +16,9 @@ import anyio
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
+from autocoder.errors import error_reply
 from autocoder.observability.metrics import SystemMetrics
-from autocoder.runtime.messages import Envelope, Message, Reply, error_reply
+from autocoder.runtime.messages import Envelope, Message, Reply
 from autocoder.runtime.wiring import Inbound, Outbound
 
 

@@ -14,7 +14,8 @@ import time
 
 import anyio
 
-from autocoder.runtime.messages import ReplySlot, error_reply
+from autocoder.errors import error_reply
+from autocoder.runtime.messages import ReplySlot
 
 RESOLUTION = 0.05
 

@@ -47,10 +47,3 @@ class Envelope:
     message: Any
     reply: ReplySlot | None = None
     sender: str = field(default="")
-
-
-def error_reply(error_type: str, message: str, **details: Any) -> Reply:
-    """An error reply as SPEC section 3 shapes it."""
-    reply: Reply = {"status": "error", "message": message, "error_type": error_type}
-    reply.update(details)
-    return reply

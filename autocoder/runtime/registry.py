@@ -11,6 +11,7 @@ import difflib
 import importlib
 from importlib.metadata import entry_points
 
+from autocoder.errors import UnknownComponentType
 from autocoder.runtime.component import ComposedComponent
 
 ENTRY_POINT_GROUP = "autocoder.components"
@@ -21,15 +22,6 @@ BUILTINS: dict[str, str] = {
     "FastAPIEndpoint": "autocoder.components.fastapi_endpoint:FastAPIEndpoint",
     "MetricsEndpoint": "autocoder.components.metrics_endpoint:MetricsEndpoint",
 }
-
-
-class UnknownComponentType(LookupError):
-    """A blueprint names a type that is neither registered nor importable."""
-
-    def __init__(self, type_name: str, reason: str) -> None:
-        super().__init__(reason)
-        self.type_name = type_name
-        self.reason = reason
 
 
 def _entry_point_targets() -> dict[str, str]:

@@ -17,10 +17,9 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 
-from autocoder.errors import AutocoderError, ComponentFailure, StartupError
+from autocoder.errors import AutocoderError, ComponentFailure, StartupError, error_reply
 from autocoder.logging import mask_secrets
 from autocoder.runtime.component import ComposedComponent
-from autocoder.runtime.messages import error_reply
 from autocoder.runtime.wiring import Inbound
 
 MAX_BACKOFF_SECONDS = 30.0

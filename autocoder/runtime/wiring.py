@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from autocoder.errors import error_reply
 from autocoder.runtime.deadlines import Deadlines
-from autocoder.runtime.messages import Envelope, Message, Reply, ReplySlot, error_reply
+from autocoder.runtime.messages import Envelope, Message, Reply, ReplySlot
 
 if TYPE_CHECKING:
     from autocoder.observability.metrics import SystemMetrics

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from autocoder.errors import NotFound, StoreError, ValidationFailed
+from autocoder.errors import BatchFailed, NotFound, StoreError, ValidationFailed
 from autocoder.runtime.messages import Reply
 from autocoder.storage.backend import CollectionInfo, ListQuery, Operations, Record, StorageBackend
 from autocoder.store import messages as m
@@ -36,15 +36,6 @@ class Change:
             "version": self.record.version,
             "data": self.record.as_document(),
         }
-
-
-class BatchFailed(Exception):
-    """Operation ``index`` of a batch failed with ``reply``; nothing was applied."""
-
-    def __init__(self, index: int, reply: Reply) -> None:
-        super().__init__(reply.get("message", reply.get("status")))
-        self.index = index
-        self.reply = {**reply, "index": index}
 
 
 def json_copy(data: dict[str, Any], what: str = "data") -> dict[str, Any]:

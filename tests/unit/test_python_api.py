@@ -76,6 +76,7 @@ def test_the_public_api_is_pinned() -> None:
         "ComponentConfig",
         "ComponentFailure",
         "ComposedComponent",
+        "ConfigurationError",
         "Conflict",
         "DataValidationError",
         "DatabaseConnectionError",

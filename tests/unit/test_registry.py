@@ -9,7 +9,8 @@ import pytest
 
 from autocoder.blueprint.loader import load_blueprint_text
 from autocoder.components.store import Store
-from autocoder.runtime.registry import ENTRY_POINT_GROUP, UnknownComponentType, known_types, resolve
+from autocoder.errors import UnknownComponentType
+from autocoder.runtime.registry import ENTRY_POINT_GROUP, known_types, resolve
 
 
 @pytest.fixture

@@ -21,7 +21,12 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from autocoder.errors import Conflict, DatabaseSchemaValidationError
+from autocoder.errors import (
+    BulkConflict,
+    ConfigurationError,
+    Conflict,
+    DatabaseSchemaValidationError,
+)
 from autocoder.storage.backend import (
     CollectionInfo,
     ListQuery,
@@ -45,7 +50,7 @@ from autocoder.storage.documents.statements import (
     create_table,
 )
 from autocoder.storage.sql.database import Database
-from autocoder.storage.sql.dialects import ConfigurationError, check_identifier, quote
+from autocoder.storage.sql.dialects import check_identifier, quote
 from autocoder.storage.sql.errors import is_driver_error
 from autocoder.storage.sql.watchdog import Watchdog
 
@@ -54,13 +59,6 @@ _OPS: dict[str, type[DocumentOps]] = {
     "mysql": MySqlOps,
     "sqlite": SqliteOps,
 }
-
-
-class _BulkConflict(Conflict):
-    """A bulk insert met a taken id: redo it row by row to name the id at fault."""
-
-    def __init__(self) -> None:
-        super().__init__("a record of the batch has an id that exists")
 
 
 class SqlDocumentBackend(StorageBackend):
@@ -345,7 +343,7 @@ class SqlDocumentBackend(StorageBackend):
         try:
             async with self.db.transaction() as raw:
                 return await self._bulk(raw, tenant, items)
-        except _BulkConflict:
+        except BulkConflict:
             pass
         async with self.transaction() as ops:  # slow path: find the id at fault
             return [await ops.create(collection, tenant, i, data) for i, data in items]
@@ -372,7 +370,7 @@ class SqlDocumentBackend(StorageBackend):
                 )
             except Exception as exc:
                 if isinstance(self.db.error(exc), Conflict):
-                    raise _BulkConflict() from exc
+                    raise BulkConflict() from exc
                 raise
         elif self.dialect == "mysql":
             last = await MySqlOps(self, raw).reserve(generated) if generated else 0
@@ -386,7 +384,7 @@ class SqlDocumentBackend(StorageBackend):
                     )
             except Exception as exc:
                 if isinstance(self.db.error(exc), Conflict):
-                    raise _BulkConflict() from exc
+                    raise BulkConflict() from exc
                 raise
         else:
             rows = await raw.execute_fetchall(self.statements.reserve)
@@ -401,6 +399,6 @@ class SqlDocumentBackend(StorageBackend):
                 await raw.executemany(self.statements.bulk, rows_in)
             except Exception as exc:
                 if isinstance(self.db.error(exc), Conflict):
-                    raise _BulkConflict() from exc
+                    raise BulkConflict() from exc
                 raise
         return [Record(i, dict(data), 1) for i, (_, data) in zip(ids, items, strict=True)]

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from autocoder.errors import StartupError
+from autocoder.errors import ConfigurationError
 
 Dialect = Literal["postgresql", "mysql", "sqlite"]
 DIALECTS: tuple[Dialect, ...] = ("postgresql", "mysql", "sqlite")
@@ -40,10 +40,6 @@ DATABASES_SCHEME: dict[Dialect, str] = {
 }
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-
-
-class ConfigurationError(StartupError, ValueError):
-    """A database URL or type that cannot be used (raised before any connection is tried)."""
 
 
 def dialect_of(url: str, database_type: str | None = None) -> Dialect:

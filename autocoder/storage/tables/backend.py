@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from autocoder.errors import AutocoderError, DatabaseSchemaValidationError
+from autocoder.errors import AutocoderError, DatabaseSchemaValidationError, RaisedInTransaction
 from autocoder.storage.backend import (
     CollectionInfo,
     ListQuery,
@@ -159,8 +159,8 @@ class TableBackend(StorageBackend):
                         raise
                     # The connection layer would report a caller's own exception (a failed
                     # batch's) as a database error: carry it through the rollback untouched.
-                    raise _Carried(exc) from exc
-        except _Carried as carried:
+                    raise RaisedInTransaction(exc) from exc
+        except RaisedInTransaction as carried:
             raise carried.original from carried.original.__cause__
 
     async def create(
@@ -203,11 +203,3 @@ _DRIVERS = frozenset({"asyncpg", "aiomysql", "pymysql", "sqlite3", "aiosqlite"})
 
 def _from_driver(exc: BaseException) -> bool:
     return type(exc).__module__.split(".", 1)[0] in _DRIVERS
-
-
-class _Carried(AutocoderError):
-    """An exception of the code inside a transaction block, carried through the rollback."""
-
-    def __init__(self, original: Exception) -> None:
-        super().__init__(str(original))
-        self.original = original
