@@ -20,13 +20,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check autocoder tests benchmarks
-	$(BIN)/ruff format --check autocoder tests benchmarks
+	$(BIN)/ruff check autocoder examples tests benchmarks
+	$(BIN)/ruff format --check autocoder examples tests benchmarks
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format autocoder tests benchmarks
-	$(BIN)/ruff check --fix autocoder tests benchmarks
+	$(BIN)/ruff format autocoder examples tests benchmarks
+	$(BIN)/ruff check --fix autocoder examples tests benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

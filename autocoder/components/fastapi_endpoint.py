@@ -8,9 +8,9 @@
                api_keys: [secret-1, {key: secret-2, tenant: acme}]}
 
 ``setup()`` binds the listening socket, so a port already taken stops start-up with a one-line
-cause. ``start()`` (once the stores serve) asks every bound store for its collections
-(``describe``) and builds the FastAPI application (``autocoder.http.routes``); a clash there
-stops start-up too. ``run()`` serves it with uvicorn in the runtime's event loop until
+cause. ``start()`` (once the stores serve) asks every bound receiver that serves collections
+for them (``describe``) and builds the FastAPI application (``autocoder.http.routes``); a clash
+there stops start-up too. ``run()`` serves it with uvicorn in the runtime's event loop until
 ``stop_accepting()``; requests in flight then complete before ``run()`` returns.
 """
 
@@ -92,7 +92,7 @@ class FastAPIEndpoint(ServedComponent):
     async def start(self) -> None:
         """Ask every bound store for its collections and build the application."""
         receivers = {name: out.receivers for name, out in self.send_streams.items()}
-        collections = await discover(receivers, self.request, self.config.request_timeout)
+        collections = await discover(self.send_streams, self.config.request_timeout)
         # /health shows the first store's health first (SPEC 6: "the first bound store").
         first = collections[0].stream if collections else next(iter(receivers), None)
         app = build_app(

@@ -73,6 +73,7 @@ class Store(ComposedComponent):
 
     Config = StoreConfig
     description = "Persists records (memory, SQLite, PostgreSQL, MySQL) and answers actions."
+    serves_collections = True
 
     def __init__(self, name: str, config: Any = None, **kwargs: Any) -> None:
         super().__init__(name, config, **kwargs)

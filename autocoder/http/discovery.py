@@ -1,20 +1,23 @@
-"""Which collections an endpoint serves: asked of every bound store with ``describe``.
+"""Which collections an endpoint serves: asked with ``describe`` of the receivers that serve some.
 
-At start-up the endpoint sends ``{"action": "describe"}`` over each of its bindings. A receiver
-that answers with collections is a store, and each collection becomes ``/{collection}`` routes;
-a receiver that does not know ``describe`` (a user component) gets only ``/actions/{stream}``.
-A collection name served by two stores, or one that would shadow a built-in route, stops
-start-up with a message naming both.
+At start-up the endpoint sends ``{"action": "describe"}`` to each receiver bound from it that
+declares ``serves_collections`` (stores, and components in front of a store that pass the
+message on), and to no other: a component that treats its input as records is sent nothing.
+Each collection named becomes ``/{collection}`` routes over the binding that reached it; every
+binding is also reachable through ``/actions/{stream}``. A collection served over two bindings,
+or one that would shadow a built-in route, stops start-up with a message naming both.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from autocoder.errors import StartupError
+from autocoder.runtime.messages import Reply
+from autocoder.runtime.wiring import Outbound
 
 __all__ = ["RESERVED_NAMES", "Collection", "discover"]
 
@@ -22,8 +25,6 @@ __all__ = ["RESERVED_NAMES", "Collection", "discover"]
 RESERVED_NAMES = frozenset({"actions", "health", "ready", "docs", "redoc", "openapi.json"})
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
-
-Request = Callable[[str, dict[str, Any], float], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -41,48 +42,73 @@ class Collection:
         return not self.fields
 
 
-async def discover(
-    receivers: Mapping[str, list[str]],
-    request: Request,
-    timeout: float,
-) -> list[Collection]:
-    """The collections behind the bindings ``receivers`` (stream name → receiver names).
+_STORE_TYPES = frozenset({"Store", "V5EnhancedStore"})
 
-    Problems are ``StartupError``; the supervisor prefixes them with the endpoint's name.
+
+def _label(name: str, type_name: str) -> str:
+    return f"{name!r} ({type_name})"
+
+
+async def discover(streams: Mapping[str, Outbound], timeout: float) -> list[Collection]:
+    """The collections served through the endpoint's bindings ``streams`` (name → outbound).
+
+    Only receivers that declare ``serves_collections`` are asked, each on its own (on a
+    fan-out stream the others get nothing). Problems are ``StartupError``; the supervisor
+    prefixes them with the endpoint's name.
     """
-    found: dict[str, Collection] = {}
-    for stream, names in receivers.items():
-        store = ", ".join(names)
-        reply = await request(stream, {"action": "describe"}, timeout)
-        status = reply.get("status")
-        if status != "success":
-            if reply.get("error_type") in ("unknown_action", "validation_error"):
-                continue  # not a store: reachable through /actions/{stream} only
+    found: dict[str, tuple[Collection, str, str]] = {}
+    for stream, outbound in streams.items():
+        for name, type_name in outbound.collection_servers():
+            label = _label(name, type_name)
+            reply = await outbound.only(name).request({"action": "describe"}, timeout)
+            for collection in _collections(reply, stream, name, label):
+                seen = found.get(collection.name)
+                if seen is None:
+                    found[collection.name] = (collection, label, type_name)
+                elif seen[0].stream != stream:
+                    raise _served_twice(collection.name, seen, (collection, label, type_name))
+                # The same collection from two receivers of one fan-out stream: requests
+                # reach both anyway, so the stream serves it once.
+    return [collection for collection, _, _ in found.values()]
+
+
+def _collections(reply: Reply, stream: str, name: str, label: str) -> list[Collection]:
+    if reply.get("status") != "success" or not isinstance(reply.get("collections"), list):
+        why = reply.get("message") or f"it answered {reply.get('status')!r} with no collections"
+        raise StartupError(
+            f"{label} on stream {stream!r} serves collections but did not describe them: {why}"
+        )
+    collections = []
+    for entry in reply["collections"]:
+        collection = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(collection, str) or not _NAME.match(collection):
             raise StartupError(
-                f"store {store!r} (stream {stream!r}) did not describe its "
-                f"collections: {reply.get('message', status)}"
+                f"{label} describes a collection named {collection!r}, "
+                "which cannot be a URL path segment"
             )
-        listed = reply.get("collections")
-        if not isinstance(listed, list):
-            continue
-        for entry in listed:
-            name = entry.get("name") if isinstance(entry, dict) else None
-            if not isinstance(name, str) or not _NAME.match(name):
-                raise StartupError(
-                    f"store {store!r} describes a collection named {name!r}, "
-                    "which cannot be a URL path segment"
-                )
-            if name in RESERVED_NAMES:
-                raise StartupError(
-                    f"collection {name!r} of store {store!r} clashes with the "
-                    f"endpoint's own /{name} route; rename the table"
-                )
-            if name in found:
-                raise StartupError(
-                    f"collection {name!r} is exposed by both store "
-                    f"{found[name].store!r} and store {store!r}; serve them from separate "
-                    "endpoints or give their tables different names"
-                )
-            fields = entry.get("fields") or {}
-            found[name] = Collection(name, stream, store, dict(fields))
-    return list(found.values())
+        if collection in RESERVED_NAMES:
+            raise StartupError(
+                f"collection {collection!r} of {label} clashes with the "
+                f"endpoint's own /{collection} route; rename the table"
+            )
+        fields = entry.get("fields") or {}
+        collections.append(Collection(collection, stream, name, dict(fields)))
+    return collections
+
+
+def _served_twice(
+    name: str, first: tuple[Collection, str, str], second: tuple[Collection, str, str]
+) -> StartupError:
+    (one, one_label, one_type), (two, two_label, two_type) = first, second
+    if one_type in _STORE_TYPES and two_type in _STORE_TYPES:
+        hint = "serve them from separate endpoints or give their tables different names"
+    else:
+        hint = (
+            "an endpoint serves each collection over one binding: to put a component in "
+            "front of a store, bind the endpoint to the component only and the component "
+            "to the store"
+        )
+    return StartupError(
+        f"collection {name!r} is served both by {one_label} on stream {one.stream!r} and by "
+        f"{two_label} on stream {two.stream!r}; {hint}"
+    )

@@ -108,12 +108,8 @@ class AppSpec:
     api_keys: bool = False
 
 
-def _tenant(request: Request, message: dict[str, Any] | None = None) -> str:
+def _tenant(request: Request) -> str:
     tenant: str = request.scope.get(TENANT_KEY, "")
-    if message is not None and not request.scope.get(FORCED_TENANT_KEY):
-        chosen = message.get("tenant")
-        if isinstance(chosen, str):
-            return chosen
     return tenant
 
 
@@ -238,6 +234,26 @@ def _add_collection_routes(app: FastAPI, spec: AppSpec, collection: Collection) 
     )
 
 
+def _with_request_tenant(request: Request, message: dict[str, Any]) -> dict[str, Any]:
+    """The body of ``POST /actions/{stream}`` as it goes over the binding: as sent, but for the
+    tenant the request acts for, set as the message's top-level ``tenant``.
+
+    A key bound to a tenant forces it (on the message and on each ``batch`` operation); a
+    non-empty ``X-Tenant-ID`` fills it in when the body names none. Otherwise nothing is added.
+    """
+    if request.scope.get(FORCED_TENANT_KEY):
+        tenant = request.scope.get(TENANT_KEY, "")
+        message["tenant"] = tenant
+        operations = message.get("operations")
+        if isinstance(operations, list):
+            for operation in operations:
+                if isinstance(operation, dict):
+                    operation["tenant"] = tenant
+    elif "tenant" not in message and request.scope.get(TENANT_KEY):
+        message["tenant"] = request.scope[TENANT_KEY]
+    return message
+
+
 def _add_action_route(app: FastAPI, spec: AppSpec) -> None:
     streams = set(spec.streams)
     send, timeout, limit = spec.send, spec.timeout, spec.max_body_bytes
@@ -250,13 +266,7 @@ def _add_action_route(app: FastAPI, spec: AppSpec) -> None:
                 {"status": "not_found", "message": f"no stream {stream!r}; streams: {known}"},
                 status_code=404,
             )
-        message = await read_json_object(request, limit)
-        message["tenant"] = _tenant(request, message)
-        operations = message.get("operations")
-        if request.scope.get(FORCED_TENANT_KEY) and isinstance(operations, list):
-            for operation in operations:
-                if isinstance(operation, dict):
-                    operation["tenant"] = message["tenant"]
+        message = _with_request_tenant(request, await read_json_object(request, limit))
         reply = await send(stream, message, timeout)
         return reply_response(reply, str(message.get("action", "")))
 

@@ -45,11 +45,17 @@ class ComposedComponent:
     - ``Config``: the pydantic model of its ``config`` mapping (unknown keys are errors).
     - ``description``: one line for ``autocoder components``.
     - ``accepts_input``: ``False`` when no binding may point into it.
+    - ``serves_collections``: ``True`` when it answers ``{"action": "describe"}`` with the
+      collections it serves (a store does; so does a component in front of a store, by passing
+      the message on). Only such components get ``describe`` from an endpoint at start-up, and
+      the endpoint serves the collections they name through them. Everything else is sent
+      nothing by the runtime: every item it receives comes from a sender that chose to send it.
     """
 
     Config: ClassVar[type[BaseModel]] = ComponentConfig
     description: ClassVar[str] = "A user-defined stream component."
     accepts_input: ClassVar[bool] = True
+    serves_collections: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -119,7 +125,12 @@ class ComposedComponent:
         """Release what ``setup`` acquired. Called once, also after a failed setup."""
 
     async def process_item(self, item: Any) -> Reply | None:
-        """Handle one item; the return value answers a caller awaiting a reply."""
+        """Handle one item exactly as its sender sent it; the return value answers a caller.
+
+        A reply is a dict with a string ``"status"`` (``"success"``, ``"not_found"`` or
+        ``"error"`` with ``"error_type"`` and ``"message"``); ``None`` answers
+        ``{"status": "success"}``. Anything else answers the caller with an ``internal`` error.
+        """
         return None
 
     def get_health_status(self) -> dict[str, Any]:
@@ -197,10 +208,22 @@ class ComposedComponent:
             raise
         finally:
             self.observe_processing(item, time.perf_counter() - started)
+        if reply is None:
+            reply = {"status": "success"}
+        elif not isinstance(reply, dict) or not isinstance(reply.get("status"), str):
+            reply = self._malformed_reply(reply)
         if envelope.reply is not None:
-            envelope.reply.set(reply if reply is not None else {"status": "success"})
-        if reply is not None and reply.get("status") == "error":
+            envelope.reply.set(reply)
+        if reply["status"] == "error":
             self.count_error(str(reply.get("error_type", "internal")))
+
+    def _malformed_reply(self, reply: object) -> Reply:
+        self.log.error("malformed_reply", returned=type(reply).__name__)
+        return error_reply(
+            "internal",
+            f"component {self.name!r} returned {type(reply).__name__} from process_item; "
+            'a reply is a dict with a "status" (or None)',
+        )
 
     # -- metrics helpers -------------------------------------------------------------------
 

@@ -47,11 +47,16 @@ class BindingSpec(Protocol):
 
 
 class Wired(Protocol):
-    """What wiring needs of a component: a name and its two stream dicts."""
+    """What wiring needs of a component: a name, its type, whether it serves collections
+    (``ComposedComponent.serves_collections``) and its two stream dicts."""
 
     name: str
+    type_name: str
     receive_streams: dict[str, Inbound]
     send_streams: dict[str, Outbound]
+
+    @property
+    def serves_collections(self) -> bool: ...
 
 
 @dataclass
@@ -71,6 +76,8 @@ class Inbound:
 class _Target:
     receiver: str
     stream: MemoryObjectSendStream[Envelope]
+    receiver_type: str = ""
+    serves_collections: bool = False
 
 
 @dataclass
@@ -87,6 +94,15 @@ class Outbound:
     @property
     def receivers(self) -> list[str]:
         return [t.receiver for t in self.targets]
+
+    def collection_servers(self) -> list[tuple[str, str]]:
+        """(name, type) of each receiver that declares it serves collections."""
+        return [(t.receiver, t.receiver_type) for t in self.targets if t.serves_collections]
+
+    def only(self, receiver: str) -> Outbound:
+        """This stream narrowed to one of its receivers: a request reaches no other."""
+        targets = [t for t in self.targets if t.receiver == receiver]
+        return Outbound(self.sender, self.name, targets, self.sent, self.deadlines)
 
     async def send(self, item: Any) -> None:
         """Deliver ``item`` to every receiver, waiting while a buffer is full."""
@@ -168,7 +184,14 @@ def wire(
             )
             outbound = Outbound(sender.name, binding.stream_name, sent=sent, deadlines=deadlines)
             sender.send_streams[binding.stream_name] = outbound
-        outbound.targets.append(_Target(receiver.name, sends[key].clone()))
+        outbound.targets.append(
+            _Target(
+                receiver.name,
+                sends[key].clone(),
+                receiver.type_name,
+                receiver.serves_collections,
+            )
+        )
     # Only the clones held by senders keep a stream open.
     for send in sends.values():
         send.close()

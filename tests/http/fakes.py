@@ -19,6 +19,8 @@ class StagedStore(ComposedComponent):
     make a request outlive its ``request_timeout``.
     """
 
+    serves_collections = True
+
     def __init__(
         self,
         name: str,

@@ -127,19 +127,3 @@ async def test_an_unusable_reply_is_a_json_500_without_a_stack_trace(serve: Serv
     assert response.headers["x-request-id"] in body["message"]
     assert "Traceback" not in response.text
     assert "TypeError" not in response.text
-
-
-async def test_a_non_store_receiver_gets_only_the_actions_route(serve: Serve) -> None:
-    class Worker(StagedStore):
-        async def process_item(self, item: object) -> object:
-            if isinstance(item, dict) and item.get("action") == "describe":
-                return {"status": "error", "message": "?", "error_type": "unknown_action"}
-            return {"status": "success", "echo": item}
-
-    async with serve(components=[endpoint(), Worker("store")], bindings=bind()) as r:
-        echoed = await r.client.post("/actions/input", json={"action": "ping"})
-        paths = (await r.client.get("/openapi.json")).json()["paths"]
-
-    assert echoed.status_code == 200
-    assert echoed.json()["echo"] == {"action": "ping", "tenant": ""}
-    assert set(paths) == {"/actions/{stream_name}", "/health", "/ready"}

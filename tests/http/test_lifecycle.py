@@ -11,6 +11,7 @@ import pytest
 from autocoder.blueprint.model import Binding
 from autocoder.components.fastapi_endpoint import FastAPIEndpoint
 from autocoder.components.metrics_endpoint import MetricsEndpoint
+from autocoder.components.store import Store
 from autocoder.errors import StartupError
 from autocoder.system import System
 from tests.http.fakes import StagedStore, schemaless
@@ -56,8 +57,8 @@ async def test_an_unknown_host_fails_start_up() -> None:
 
 async def test_two_stores_with_one_collection_name_stop_start_up_naming_both() -> None:
     api = FastAPIEndpoint("api", {"port": 0})
-    first = StagedStore("first", [schemaless("tasks")])
-    second = StagedStore("second", [schemaless("tasks")])
+    first = Store("first", {"storage_type": "memory", "table_name": "tasks"})
+    second = Store("second", {"storage_type": "memory", "table_name": "tasks"})
     system = System("t", [api, first, second], to_store("first", "second"))
 
     with pytest.raises(StartupError) as caught:
@@ -65,8 +66,9 @@ async def test_two_stores_with_one_collection_name_stop_start_up_naming_both() -
             pass
 
     assert str(caught.value) == (
-        "api (FastAPIEndpoint): collection 'tasks' is exposed by both store 'first' and store "
-        "'second'; serve them from separate endpoints or give their tables different names"
+        "api (FastAPIEndpoint): collection 'tasks' is served both by 'first' (Store) on stream "
+        "'first' and by 'second' (Store) on stream 'second'; serve them from separate "
+        "endpoints or give their tables different names"
     )
 
 
@@ -80,7 +82,7 @@ async def test_a_collection_shadowing_a_built_in_route_stops_start_up() -> None:
             pass
 
     assert str(caught.value) == (
-        "api (FastAPIEndpoint): collection 'health' of store 'store' clashes with the "
+        "api (FastAPIEndpoint): collection 'health' of 'store' (StagedStore) clashes with the "
         "endpoint's own /health route; rename the table"
     )
 
@@ -98,8 +100,8 @@ async def test_a_store_that_cannot_describe_itself_stops_start_up() -> None:
             pass
 
     assert str(caught.value) == (
-        "api (FastAPIEndpoint): store 'store' (stream 'store') did not describe its "
-        "collections: database is down"
+        "api (FastAPIEndpoint): 'store' (Broken) on stream 'store' serves collections "
+        "but did not describe them: database is down"
     )
 
 
