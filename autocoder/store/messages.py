@@ -113,15 +113,59 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {name: TypeAdapter(m) for name, m in _A
 ACTION_NAMES: tuple[str, ...] = tuple(_ACTIONS)
 
 
-def _describe_errors(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors(include_url=False):
-        where = ".".join(str(p) for p in item["loc"]) or "message"
-        if item["type"] == "extra_forbidden":
-            parts.append(f"{where}: unknown field")
-        else:
-            parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)
+#: What each field of an action message must be, in the words error replies use.
+FIELD_RULES: dict[str, str] = {
+    "action": "the action's name",
+    "collection": "a collection name (a letter or _, then letters, digits or _; at most 63)",
+    "tenant": "a string of at most 255 characters",
+    "id": "a non-empty string of at most 255 characters (an integer is taken as its text)",
+    "data": "an object (the record's fields)",
+    "expected_version": "a whole number, 0 or more (the record's current version)",
+    "where": "an object mapping field names (a letter or _, then letters, digits or _) to values",
+    "order_by": "a field name, or -name for descending",
+    "limit": f"a whole number from 0 to {MAX_LIST_LIMIT} (records in one page)",
+    "offset": "a whole number, 0 or more (records to skip)",
+    "operations": f"a list of 1 to {MAX_BATCH_OPERATIONS} action messages",
+}
+
+
+def fields_of(action: str) -> list[str]:
+    """The fields a message of ``action`` may have, in the reference's order."""
+    model = _ACTIONS[action]
+    names = list(model.model_fields)
+    names.remove("action")
+    return ["action", *names]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _problem(action: str, item: Any) -> str:
+    location = item["loc"]
+    name = str(location[0]) if location else "message"
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        return (
+            f"unknown field {name!r}; a {action} message has the fields "
+            f"{', '.join(fields_of(action))}"
+        )
+    if kind == "missing":
+        return f"{name!r} is missing: it must be {FIELD_RULES.get(name, 'given')}"
+    if name == "where" and len(location) == 3 and location[2] == "[key]":
+        return (
+            f"'where' names the field {_shown(location[1])}, which is not a field name "
+            "(a letter or _, then letters, digits or _)"
+        )
+    rule = FIELD_RULES.get(name)
+    if rule is None:  # pragma: no cover - every field of every model has a rule
+        return f"{name!r}: {item['msg']}"
+    return f"{name!r} must be {rule}, not {_shown(item['input'])}"
+
+
+def _describe_errors(action: str, error: ValidationError) -> str:
+    return "; ".join(_problem(action, item) for item in error.errors(include_url=False))
 
 
 def parse_message(message: Any, *, allowed: tuple[str, ...] = ACTION_NAMES) -> Action:
@@ -141,7 +185,8 @@ def parse_message(message: Any, *, allowed: tuple[str, ...] = ACTION_NAMES) -> A
     try:
         parsed: Action = _ADAPTERS[action].validate_python(message)
     except ValidationError as exc:
-        raise ValidationFailed(f"invalid {action} message: {_describe_errors(exc)}") from None
+        problems = _describe_errors(action, exc)
+        raise ValidationFailed(f"invalid {action} message: {problems}") from None
     return parsed
 
 
@@ -153,5 +198,5 @@ def record_id(value: Any, what: str = "id") -> str:
     """Check an id found outside the message's own ``id`` field (e.g. ``data.id``)."""
     try:
         return _RECORD_ID.validate_python(value)
-    except ValidationError as exc:
-        raise ValidationFailed(f"{what}: {_describe_errors(exc)}") from None
+    except ValidationError:
+        raise ValidationFailed(f"{what} must be {FIELD_RULES['id']}, not {_shown(value)}") from None
