@@ -25,6 +25,7 @@ from autocoder.errors import (
     UnknownAction,
     ValidationFailed,
     VersionConflict,
+    WorkerFailure,
 )
 from autocoder.runtime.component import ComponentConfig, ComposedComponent, RestartPolicy
 from autocoder.system import System
@@ -56,5 +57,6 @@ __all__ = (
     "UnknownAction",
     "ValidationFailed",
     "VersionConflict",
+    "WorkerFailure",
     "__version__",
 )

@@ -114,6 +114,12 @@ def cmd_components(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Serve the blueprint until SIGINT/SIGTERM (the runtime is imported only here)."""
+    if args.workers > 1:
+        from autocoder.workers import run_workers
+
+        return run_workers(
+            args.blueprint, args.workers, log_format=args.log_format, log_level=args.log_level
+        )
     from autocoder.system import run_blueprint
 
     return run_blueprint(args.blueprint, log_format=args.log_format, log_level=args.log_level)
@@ -146,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=LOG_FORMATS,
         default=None,
         help="console or json (default: console on a terminal, json otherwise)",
+    )
+    run.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="serve with N processes sharing each endpoint's port (default 1)",
     )
     _add_log_level(run)
     run.set_defaults(handler=cmd_run)
@@ -182,6 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_log_level(migrate)
     migrate.set_defaults(handler=cmd_migrate)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
 
 
 def _add_log_level(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@
     │   └── DatabaseSchemaValidationError
     │                                  a table is missing or differs, or a migration changed
     ├── ComponentFailure               a component's processing loop failed past its restarts
+    ├── WorkerFailure                  workers of ``--workers N`` kept dying; the run stopped
     ├── StoreError                     an action message could not be served; ``error_type`` is the
     │   │                              reply's ``error_type`` (SPEC section 3)
     │   ├── ValidationFailed           validation_error  (also a ValueError)
@@ -98,6 +99,10 @@ class DatabaseSchemaValidationError(StartupError):
 
 class ComponentFailure(AutocoderError):
     """A component failed more often than its ``restart.max_restarts`` allows."""
+
+
+class WorkerFailure(AutocoderError):
+    """Worker processes of ``autocoder run --workers N`` died too often to keep restarting."""
 
 
 class StoreError(AutocoderError):

@@ -82,7 +82,9 @@ def configure_logging(log_format: LogFormat | None = None, level: str = "info") 
             _mask_rendered,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line: the workers of ``--workers N`` share stderr, and a line written
+        # in two pieces (print's text, then its newline) could be cut by another's line.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
     # Libraries that log through the standard library (uvicorn, databases) go the same way.

@@ -17,7 +17,7 @@ import gc
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -188,25 +188,40 @@ def single_exception(exc: BaseException) -> BaseException:
     return exc
 
 
-def _print_start_banner(system: System, out: Any = None) -> None:
+BannerRow = tuple[str, str, list[str]]
+
+
+def banner_rows(system: System) -> list[BannerRow]:
+    """Each component's name, type and URLs, in blueprint order (the start banner's lines)."""
+    return [(name, c.type_name, c.urls()) for name, c in system.components.items()]
+
+
+def print_start_banner(
+    name: str, rows: Sequence[BannerRow], out: Any = None, note: str = ""
+) -> None:
+    """``autocoder: system 'NAME' is up``, then one line per component with its URLs."""
     out = out or sys.stdout
-    print(f"autocoder: system {system.name!r} is up", file=out)
-    width = max(len(name) for name in system.components)
-    for name, component in system.components.items():
-        urls = "  ".join(component.urls())
-        print(f"  {name:<{width}}  {component.type_name:<16} {urls}".rstrip(), file=out)
+    print(f"autocoder: system {name!r} is up{note}", file=out)
+    width = max(len(row[0]) for row in rows)
+    for component, type_name, urls in rows:
+        print(f"  {component:<{width}}  {type_name:<16} {'  '.join(urls)}".rstrip(), file=out)
     out.flush()
 
 
 class _OnStarted:
-    """A task status that, once every component serves, tunes the collector and prints URLs."""
+    """A task status that, once every component serves, tunes the collector and says so."""
 
-    def __init__(self, system: System) -> None:
+    def __init__(self, system: System, announce: Callable[[System], None]) -> None:
         self.system = system
+        self.announce = announce
 
     def started(self, value: object = None) -> None:
         tune_garbage_collector()
-        _print_start_banner(self.system)
+        self.announce(self.system)
+
+
+def _print_banner_of(system: System) -> None:
+    print_start_banner(system.name, banner_rows(system))
 
 
 def tune_garbage_collector() -> None:
@@ -221,7 +236,16 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
 
 
-async def _serve_until_signalled(system: System) -> None:
+async def serve_until_signalled(
+    system: System,
+    announce: Callable[[System], None] = _print_banner_of,
+    stop_when: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Serve ``system`` until SIGINT/SIGTERM (or until ``stop_when()`` returns), then drain.
+
+    ``announce(system)`` runs once every component serves (by default: the start banner). A
+    second signal exits the process at once.
+    """
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with anyio.create_task_group() as tg:
 
@@ -236,9 +260,17 @@ async def _serve_until_signalled(system: System) -> None:
                         log.warning("second_signal_exiting_now")
                         os._exit(1)
 
+            async def watch_stop() -> None:
+                assert stop_when is not None
+                await stop_when()
+                log.info("shutdown_requested", by="supervisor")
+                system.request_shutdown()
+
             tg.start_soon(watch_signals)
+            if stop_when is not None:
+                tg.start_soon(watch_stop)
             try:
-                await system.serve(task_status=_OnStarted(system))
+                await system.serve(task_status=_OnStarted(system, announce))
             finally:
                 tg.cancel_scope.cancel()
 
@@ -253,13 +285,14 @@ def run_blueprint(
     configure_logging(log_format, log_level)
     system = System.from_file(Path(path))
     try:
-        anyio.run(_serve_until_signalled, system, backend_options=_backend_options())
+        anyio.run(serve_until_signalled, system, backend_options=backend_options())
     except BaseException as exc:
         raise single_exception(exc)  # noqa: B904 - keeps its own __cause__
     return 0
 
 
-def _backend_options() -> dict[str, Any]:
+def backend_options() -> dict[str, Any]:
+    """The event loop of ``autocoder run``: uvloop where it is installed."""
     try:
         import uvloop  # noqa: F401
     except ImportError:

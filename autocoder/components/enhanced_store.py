@@ -35,7 +35,7 @@ from autocoder.storage.tables.backend import TableBackend
 from autocoder.storage.tables.migrations import Migration, MigrationStatus, check_versions
 from autocoder.store.messages import IDENTIFIER, parse_message
 
-from .store import Store
+from .store import Store, in_memory_sqlite
 
 #: The SQLite database of ``testing_mode`` when ``connection_string`` is not an sqlite:/// URL.
 IN_MEMORY_URL = "sqlite:///:memory:"
@@ -137,6 +137,10 @@ class V5EnhancedStore(Store):
     def __init__(self, name: str, config: Any = None, **kwargs: Any) -> None:
         super().__init__(name, config, **kwargs)
         self.performance_monitor = PerformanceMonitor()
+
+    @classmethod
+    def unshared_state(cls, config: Any) -> str | None:
+        return in_memory_sqlite(config.url)
 
     def create_backend(self) -> StorageBackend:
         config: V5EnhancedStoreConfig = self.config

@@ -92,6 +92,8 @@ class MetricsEndpoint(ServedComponent):
 
     Config: ClassVar[type[BaseModel]] = MetricsEndpointConfig
     description: ClassVar[str] = "Prometheus metrics (text format) and health of the whole system."
+    # Its families are one process's counters: with --workers each worker serves its own.
+    port_per_worker: ClassVar[bool] = True
 
     def __init__(self, name: str, config: Any = None, **kwargs: Any) -> None:
         super().__init__(name, config, **kwargs)

@@ -68,6 +68,16 @@ class StoreConfig(ComponentConfig):
         return self
 
 
+def in_memory_sqlite(url: str | None) -> str | None:
+    """The reason an SQLite database at ``url`` lives in one process only, else ``None``."""
+    if url is None or not url.lower().startswith("sqlite:"):
+        return None
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if path.split("?", 1)[0] in ("", ":memory:"):
+        return f"keeps its records in an in-memory SQLite database ({url})"
+    return None
+
+
 class Store(ComposedComponent):
     """Persists records in memory or a database table and answers action messages."""
 
@@ -82,6 +92,12 @@ class Store(ComposedComponent):
         self.items_count = 0
         self._record_counts: dict[str, int] = {}
         self._operation_counters: dict[tuple[str, str], Any] = {}
+
+    @classmethod
+    def unshared_state(cls, config: Any) -> str | None:
+        if config.storage_type == "memory":
+            return "keeps its records in the memory of its process (storage_type memory)"
+        return in_memory_sqlite(config.database_url)
 
     def create_backend(self) -> StorageBackend:
         """The backend this store keeps its records in; subclasses override."""

@@ -21,11 +21,17 @@ class ServedComponent(ComposedComponent):
     """A component listening on ``config.host``:``config.port``; nothing is bound into it."""
 
     accepts_input: ClassVar[bool] = False
+    #: With ``autocoder run --workers N``: False shares the port between the workers (the
+    #: kernel spreads connections over them); True gives worker ``k`` (1-based) a port of its
+    #: own, ``port + k - 1``, for what must answer for one process (its metrics).
+    port_per_worker: ClassVar[bool] = False
 
     def __init__(self, name: str, config: Any = None, **kwargs: Any) -> None:
         super().__init__(name, config, **kwargs)
         #: The port actually listened on (differs from the config's when that is 0).
         self.port: int = self.config.port
+        #: Set by the worker supervisor: listen with SO_REUSEPORT, beside the other workers.
+        self.reuse_port = False
         self._socket: socket.socket | None = None
         self._server: InLoopServer | None = None
         self._stopping = False
@@ -47,7 +53,7 @@ class ServedComponent(ComposedComponent):
         return {}
 
     async def setup(self) -> None:
-        self._socket = bind_socket(self.config.host, self.port)
+        self._socket = bind_socket(self.config.host, self.port, reuse_port=self.reuse_port)
         self.port = self._socket.getsockname()[1]
 
     async def run(self) -> None:

@@ -28,11 +28,13 @@ except ImportError:  # pragma: no cover - httptools ships with uvicorn[standard]
 __all__ = ["HTTP_PROTOCOL", "InLoopServer", "bind_socket", "format_url", "uvicorn_config"]
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A TCP socket listening on ``host:port``; ``StartupError`` when impossible.
 
     The message says where and why (``cannot listen on 127.0.0.1:8000: address already in
-    use``); the supervisor prefixes it with the component's name and type.
+    use``); the supervisor prefixes it with the component's name and type. With ``reuse_port``
+    (the workers of ``autocoder run --workers N``) the socket is opened with ``SO_REUSEPORT``:
+    each worker listens on the same port and the kernel spreads new connections over them.
     """
     where = f"{host}:{port}"
     try:
@@ -45,6 +47,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(address)

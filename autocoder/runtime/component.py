@@ -137,6 +137,14 @@ class ComposedComponent:
         return {"status": "healthy" if self.healthy else "unhealthy"}
 
     @classmethod
+    def unshared_state(cls, config: Any) -> str | None:
+        """Why several processes running this component with ``config`` would each hold state
+        of their own that the others cannot see (``autocoder run --workers N`` refuses them),
+        or ``None`` when they can run side by side. A user's component is taken at its word:
+        the default is ``None``."""
+        return None
+
+    @classmethod
     def listen_addresses(cls, config: Any) -> list[tuple[str, int]]:
         """The (host, port) pairs a component with this config binds; checked for clashes."""
         return []

@@ -52,3 +52,21 @@ class Stubborn(ComposedComponent):
     async def run(self) -> None:
         Path(self.config.output).write_text("running")
         await anyio.sleep_forever()
+
+
+class ExitsWhenFileAppears(ComposedComponent):
+    """Serves until the file ``trigger`` exists, then ends its process at once with code 3
+    (a worker crashing while it serves)."""
+
+    class Config(ComponentConfig):
+        trigger: str
+
+    async def run(self) -> None:
+        import os
+
+        while not Path(self.config.trigger).exists():
+            with anyio.move_on_after(0.05):
+                await self.stopped_accepting().wait()
+            if self.stopped_accepting().is_set():
+                return
+        os._exit(3)

@@ -92,6 +92,7 @@ def test_the_public_api_is_pinned() -> None:
         "UnknownAction",
         "ValidationFailed",
         "VersionConflict",
+        "WorkerFailure",
         "__version__",
     }
     for name in autocoder.__all__:
