@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from autocoder.errors import AutocoderError, BlueprintError, Problem
+from autocoder.errors import AutocoderError, BlueprintError, Problem, UsageError
 
 if TYPE_CHECKING:
     from autocoder.blueprint.loader import LoadedBlueprint
@@ -118,11 +118,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         from autocoder.workers import run_workers
 
         return run_workers(
-            args.blueprint, args.workers, log_format=args.log_format, log_level=args.log_level
+            args.blueprint,
+            args.workers,
+            log_format=args.log_format,
+            log_level=args.log_level,
+            components=args.components,
         )
     from autocoder.system import run_blueprint
 
-    return run_blueprint(args.blueprint, log_format=args.log_format, log_level=args.log_level)
+    return run_blueprint(
+        args.blueprint,
+        log_format=args.log_format,
+        log_level=args.log_level,
+        components=args.components,
+    )
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -159,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="serve with N processes sharing each endpoint's port (default 1)",
+    )
+    run.add_argument(
+        "--components",
+        metavar="NAME[,NAME...]",
+        type=_names,
+        default=None,
+        help="run only these components (default: all); the others run elsewhere, "
+        "reached over their nats bindings",
     )
     _add_log_level(run)
     run.set_defaults(handler=cmd_run)
@@ -207,6 +224,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one component")
+    return names
+
+
 def _add_log_level(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level",
@@ -244,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except BlueprintError as exc:
         _print_problems(exc)
+        return 2
+    except UsageError as exc:
+        print(f"autocoder: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except AutocoderError as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)

@@ -4,12 +4,14 @@
 
     AutocoderError
     ├── BlueprintError                 a blueprint is invalid (exit code 2); carries every Problem
+    ├── UsageError                     the command line asks what the blueprint cannot do (exit 2)
     ├── StartupError                   the system could not start (exit code 1)
     │   ├── ConfigurationError         a database URL or type that cannot be used (also a
     │   │                              ValueError); raised before any connection is tried
     │   ├── DatabaseConnectionError    a database is unreachable at start-up
-    │   └── DatabaseSchemaValidationError
-    │                                  a table is missing or differs, or a migration changed
+    │   ├── DatabaseSchemaValidationError
+    │   │                              a table is missing or differs, or a migration changed
+    │   └── TransportConnectionError   the NATS server is unreachable at start-up
     ├── ComponentFailure               a component's processing loop failed past its restarts
     ├── WorkerFailure                  workers of ``--workers N`` kept dying; the run stopped
     ├── StoreError                     an action message could not be served; ``error_type`` is the
@@ -37,7 +39,8 @@ The classes marked * never leave autocoder: the layer that raises them also turn
 reply, a response or a ``BlueprintError``. The others are exported from ``autocoder``.
 
 Driver exceptions are translated into this tree at exactly one boundary,
-``autocoder.storage.sql.errors``; everything above the storage layer sees only these classes.
+``autocoder.storage.sql.errors``, and NATS client exceptions at ``autocoder.transport.errors``;
+everything above those layers sees only these classes.
 Every ``{"status": "error", ...}`` reply is built by ``error_reply``.
 """
 
@@ -81,6 +84,10 @@ class BlueprintError(AutocoderError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class UsageError(AutocoderError):
+    """The command line asks for something the blueprint cannot do (exit code 2)."""
+
+
 class StartupError(AutocoderError):
     """The system could not be started; the message is the one-line cause."""
 
@@ -95,6 +102,10 @@ class DatabaseConnectionError(StartupError, ConnectionError):
 
 class DatabaseSchemaValidationError(StartupError):
     """The database schema does not match what the blueprint needs."""
+
+
+class TransportConnectionError(StartupError, ConnectionError):
+    """The NATS server could not be reached (the message names host:port, never credentials)."""
 
 
 class ComponentFailure(AutocoderError):

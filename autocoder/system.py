@@ -9,10 +9,16 @@
 
 ``run_blueprint`` is the body of ``autocoder run``: it adds signal handling (the first
 SIGINT/SIGTERM drains, a second exits at once) and prints each component's URLs.
+
+Memory bindings are wired by ``runtime.wiring``; ``transport: nats`` bindings by
+``transport.NatsTransport``, which connects to NATS before any component is set up. A System
+may run only some of a blueprint's components (``autocoder run --components``): its nats
+bindings reach the others wherever they run; a memory binding cannot leave the process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import signal
@@ -27,12 +33,15 @@ import structlog
 from anyio.abc import TaskGroup
 
 from autocoder.blueprint.model import Binding
+from autocoder.errors import UsageError
 from autocoder.logging import LogFormat, configure_logging
 from autocoder.observability.metrics import SystemMetrics
+from autocoder.runtime import registry
 from autocoder.runtime.component import ComposedComponent
 from autocoder.runtime.deadlines import Deadlines
 from autocoder.runtime.supervisor import Supervisor
 from autocoder.runtime.wiring import wire
+from autocoder.transport.binding import NatsTransport
 
 if TYPE_CHECKING:
     from autocoder.blueprint.loader import LoadedBlueprint
@@ -53,6 +62,8 @@ class System:
         bindings: Sequence[Binding] = (),
         *,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        nats_url: str | None = None,
+        kinds: Mapping[str, tuple[str, bool]] | None = None,
     ) -> None:
         self.name = name
         self.components: dict[str, ComposedComponent] = {c.name: c for c in components}
@@ -63,7 +74,22 @@ class System:
             component.metrics = self.metrics
             component.system = self
         self.deadlines = Deadlines()
-        wire(self.components, self.bindings, self.metrics, self.deadlines)
+        local = [
+            b
+            for b in self.bindings
+            if b.transport == "memory"
+            and b.from_component in self.components
+            and b.to_component in self.components
+        ]
+        wire(self.components, local, self.metrics, self.deadlines)
+        remote = [b for b in self.bindings if b.transport == "nats"]
+        self.transport: NatsTransport | None = None
+        if remote:
+            if nats_url is None:
+                raise UsageError("a nats binding needs system.nats.url")
+            self.transport = NatsTransport(name, nats_url, self.metrics)
+            known = {c.name: (c.type_name, c.serves_collections) for c in components}
+            self.transport.wire(self.components, remote, {**(kinds or {}), **known})
         self._register_gauges()
         self._supervisor: Supervisor | None = None
         self._task_group: TaskGroup | None = None
@@ -71,7 +97,11 @@ class System:
     # -- construction ----------------------------------------------------------------------
 
     @classmethod
-    def from_loaded(cls, loaded: LoadedBlueprint) -> Self:
+    def from_loaded(cls, loaded: LoadedBlueprint, only: Sequence[str] | None = None) -> Self:
+        """The system of ``loaded``, or of its components named in ``only`` (``UsageError``
+        for an unknown name, or a memory binding that would cross out of the process)."""
+        if only is not None:
+            loaded = restrict(loaded, only)
         components = [
             item.cls(item.spec.name, item.config, restart=item.spec.restart)
             for item in loaded.components
@@ -79,7 +109,14 @@ class System:
         for item, component in zip(loaded.components, components, strict=True):
             component.type_name = item.spec.type
         spec = loaded.blueprint.system
-        return cls(spec.name, components, spec.bindings, shutdown_timeout=spec.shutdown_timeout)
+        return cls(
+            spec.name,
+            components,
+            spec.bindings,
+            shutdown_timeout=spec.shutdown_timeout,
+            nats_url=spec.nats.url if spec.nats is not None else None,
+            kinds={c.name: (c.type, _serves_collections(c.type)) for c in spec.components},
+        )
 
     @classmethod
     def from_file(
@@ -119,17 +156,17 @@ class System:
         return self._supervisor is not None and self._supervisor.running
 
     def waiting_for(self) -> list[str]:
-        """Components not yet set up, or stores not connected (``/ready`` lists them)."""
+        """Components not yet set up, or whose store or NATS is not connected (``/ready``)."""
         waiting = []
         for name, component in self.components.items():
             if not component.is_set_up:
                 waiting.append(name)
                 continue
             try:
-                connected = component.get_health_status().get("store_connected")
+                health = component.health_status()
             except Exception:  # a failing health check is unhealthy, not "not ready"
                 continue
-            if connected is False:
+            if health.get("store_connected") is False or health.get("transport_connected") is False:
                 waiting.append(name)
         return waiting
 
@@ -150,9 +187,14 @@ class System:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.deadlines.run)
             try:
+                if self.transport is not None:
+                    await self.transport.connect()
+                    await tg.start(self.transport.run)
                 await self._supervisor.run(task_status=task_status)
             finally:
                 tg.cancel_scope.cancel()
+                if self.transport is not None:
+                    await self.transport.close()
 
     async def __aenter__(self) -> Self:
         self._task_group = anyio.create_task_group()
@@ -179,6 +221,44 @@ class System:
             return await self._task_group.__aexit__(exc_type, exc, tb)
         except BaseException as group:
             raise single_exception(group)  # noqa: B904 - keeps its own __cause__
+
+
+def restrict(loaded: LoadedBlueprint, only: Sequence[str]) -> LoadedBlueprint:
+    """``loaded`` with only the components named in ``only`` (``autocoder run --components``);
+    its bindings stay, for the nats ones reach the others wherever they run."""
+    check_placement(loaded, only)
+    chosen = [item for item in loaded.components if item.spec.name in set(only)]
+    return dataclasses.replace(loaded, components=chosen)
+
+
+def _serves_collections(type_name: str) -> bool:
+    try:
+        return registry.resolve(type_name).serves_collections
+    except Exception:  # loaded already once, so this does not happen; be safe anyway
+        return False
+
+
+def check_placement(loaded: LoadedBlueprint, only: Sequence[str]) -> None:
+    """``UsageError`` unless ``only`` names components of ``loaded`` and no memory binding
+    joins one of them to a component outside."""
+    known = [item.spec.name for item in loaded.components]
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        raise UsageError(
+            f"--components: unknown component {', '.join(map(repr, unknown))} "
+            f"(components: {', '.join(known)})"
+        )
+    inside = set(only)
+    for binding in loaded.blueprint.system.bindings:
+        ends = (binding.from_component in inside, binding.to_component in inside)
+        if binding.transport == "memory" and ends[0] != ends[1]:
+            outside = binding.to_component if ends[0] else binding.from_component
+            raise UsageError(
+                f"--components: the memory binding {binding.stream_name!r} from "
+                f"{binding.from_component!r} to {binding.to_component!r} would leave the "
+                f"process ({outside!r} is not in --components); run both here, or bind "
+                "them with transport: nats"
+            )
 
 
 def single_exception(exc: BaseException) -> BaseException:
@@ -280,10 +360,14 @@ def run_blueprint(
     *,
     log_format: LogFormat | None = None,
     log_level: str = "info",
+    components: Sequence[str] | None = None,
 ) -> int:
-    """``autocoder run``: serve the blueprint until signalled; the process exit code."""
+    """``autocoder run``: serve the blueprint (or only ``components`` of it) until signalled;
+    the process exit code."""
+    from autocoder.blueprint.loader import load_blueprint
+
     configure_logging(log_format, log_level)
-    system = System.from_file(Path(path))
+    system = System.from_loaded(load_blueprint(Path(path)), only=components)
     try:
         anyio.run(serve_until_signalled, system, backend_options=backend_options())
     except BaseException as exc:

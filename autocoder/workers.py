@@ -38,7 +38,7 @@ import sys
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +64,7 @@ from autocoder.system import (
     backend_options,
     banner_rows,
     print_start_banner,
+    restrict,
     serve_until_signalled,
     single_exception,
 )
@@ -156,10 +157,14 @@ def run_workers(
     *,
     log_format: LogFormat | None = None,
     log_level: str = "info",
+    components: Sequence[str] | None = None,
 ) -> int:
-    """``autocoder run --workers N``: serve ``count`` workers until signalled; the exit code."""
+    """``autocoder run --workers N``: serve ``count`` workers (of ``components`` only, when
+    given) until signalled; the exit code."""
     configure_logging(log_format, log_level)
     loaded = load_blueprint(Path(path))
+    if components is not None:
+        loaded = restrict(loaded, components)
     check_workers(loaded, count)
     _probe_shared_ports(loaded)
     return WorkerSupervisor(loaded, count, debug=log_level == "debug").run()

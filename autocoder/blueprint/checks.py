@@ -3,7 +3,9 @@
 - a component name used twice (reported where it occurs the second time);
 - a binding from or to a component that does not exist, or into a component that accepts no
   input (a MetricsEndpoint), or the same binding twice;
-- two components listening on one host:port (``0.0.0.0`` and ``::`` clash with every host).
+- two components listening on one host:port (``0.0.0.0`` and ``::`` clash with every host);
+- a ``transport: nats`` binding in a blueprint without ``system.nats.url``, and a nats-only
+  option (``partitions``...) on a memory binding.
 
 The checks run on the raw data, so they work even when other parts of the blueprint are
 invalid, and every problem of the file is reported at once.
@@ -23,6 +25,7 @@ from autocoder.runtime.component import ComposedComponent
 
 _COMPONENTS: Path = ("system", "components")
 _BINDINGS: Path = ("system", "bindings")
+_NATS_ONLY = ("partitions", "partition_key", "max_deliver", "ack_wait")
 _ANY_HOST = frozenset({"0.0.0.0", "::", ""})
 _SAME_HOST = {"localhost": "127.0.0.1"}
 
@@ -48,6 +51,7 @@ def cross_component_problems(located: Located, entries: list[ComponentEntry]) ->
         *_duplicate_names(located, entries),
         *_binding_problems(located, entries),
         *_address_clashes(located, entries),
+        *_transport_problems(located),
     ]
 
 
@@ -127,6 +131,44 @@ def _binding_problems(located: Located, entries: list[ComponentEntry]) -> list[P
                 )
             else:
                 seen[key] = index
+    return problems
+
+
+def _transport_problems(located: Located) -> list[Problem]:
+    has_url = isinstance(_value_at(located.data, ("system", "nats", "url")), str)
+    problems: list[Problem] = []
+    transports: dict[tuple[str, str], str] = {}
+    for index in range(_binding_count(located)):
+        path = (*_BINDINGS, index)
+        binding = _value_at(located.data, path)
+        if not isinstance(binding, dict):
+            continue
+        transport = binding.get("transport", "memory")
+        sender, stream = binding.get("from_component"), binding.get("stream_name")
+        if isinstance(sender, str) and isinstance(stream, str) and isinstance(transport, str):
+            first = transports.setdefault((sender, stream), transport)
+            if first != transport:
+                problems += _at(
+                    located,
+                    (*path, "transport"),
+                    f"stream {stream!r} of {sender!r} is bound with transport {first} "
+                    f"elsewhere; all bindings of one sender stream share one transport",
+                )
+        if transport == "nats" and not has_url:
+            problems += _at(
+                located,
+                (*path, "transport"),
+                "a nats binding needs the NATS server's address: add "
+                "system.nats.url (e.g. nats://127.0.0.1:4222)",
+            )
+        elif transport == "memory":
+            for option in _NATS_ONLY:
+                if option in binding:
+                    problems += _at(
+                        located,
+                        (*path, option),
+                        f"{option!r} applies only to a binding with transport: nats",
+                    )
     return problems
 
 

@@ -6,7 +6,7 @@ Component ``config`` mappings stay untyped here: each component type validates i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,11 +36,27 @@ class Binding(_Strict):
     to_component: str
     stream_name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=100)
     buffer_size: int = Field(default=100, ge=1, le=1_000_000)
+    #: ``nats`` carries the binding between processes (SPEC 10.2); needs ``system.nats.url``.
+    transport: Literal["memory", "nats"] = "memory"
+    #: nats only: lanes by a hash of ``partition_key``; order holds within a lane.
+    partitions: int = Field(default=1, ge=1, le=1024)
+    partition_key: str = Field(default="id", min_length=1)
+    #: nats only: deliveries of a ``send`` before it is a dead letter.
+    max_deliver: int = Field(default=5, ge=1)
+    #: nats only: seconds a receiver has to process a ``send`` before it is delivered again.
+    ack_wait: float = Field(default=30.0, gt=0)
+
+
+class NatsSpec(_Strict):
+    """Where the NATS server of the system's nats bindings is (``nats://[user:pass@]host:port``)."""
+
+    url: str = Field(min_length=1)
 
 
 class SystemSpec(_Strict):
     name: str = Field(min_length=1)
     description: str | None = None
+    nats: NatsSpec | None = None
     shutdown_timeout: float = Field(default=10.0, gt=0)
     components: list[ComponentSpec] = Field(min_length=1)
     bindings: list[Binding] = Field(default_factory=list)

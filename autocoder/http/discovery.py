@@ -5,24 +5,31 @@ declares ``serves_collections`` (stores, and components in front of a store that
 message on), and to no other: a component that treats its input as records is sent nothing.
 Each collection named becomes ``/{collection}`` routes over the binding that reached it; every
 binding is also reachable through ``/actions/{stream}``. A collection served over two bindings,
-or one that would shadow a built-in route, stops start-up with a message naming both.
+or one that would shadow a built-in route, stops start-up with a message naming both. A
+receiver answering ``unavailable`` (one in another process that is still starting) is asked
+again until the request timeout has passed.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from autocoder.errors import StartupError
 from autocoder.runtime.messages import Reply
-from autocoder.runtime.wiring import Outbound
+from autocoder.runtime.wiring import SendSide
 
 __all__ = ["RESERVED_NAMES", "Collection", "discover"]
 
 #: First path segments the endpoint uses itself.
 RESERVED_NAMES = frozenset({"actions", "health", "ready", "docs", "redoc", "openapi.json"})
+
+RETRY_SECONDS = 0.25
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 
@@ -49,7 +56,7 @@ def _label(name: str, type_name: str) -> str:
     return f"{name!r} ({type_name})"
 
 
-async def discover(streams: Mapping[str, Outbound], timeout: float) -> list[Collection]:
+async def discover(streams: Mapping[str, SendSide], timeout: float) -> list[Collection]:
     """The collections served through the endpoint's bindings ``streams`` (name → outbound).
 
     Only receivers that declare ``serves_collections`` are asked, each on its own (on a
@@ -60,7 +67,7 @@ async def discover(streams: Mapping[str, Outbound], timeout: float) -> list[Coll
     for stream, outbound in streams.items():
         for name, type_name in outbound.collection_servers():
             label = _label(name, type_name)
-            reply = await outbound.only(name).request({"action": "describe"}, timeout)
+            reply = await _describe(outbound.only(name), timeout)
             for collection in _collections(reply, stream, name, label):
                 seen = found.get(collection.name)
                 if seen is None:
@@ -70,6 +77,15 @@ async def discover(streams: Mapping[str, Outbound], timeout: float) -> list[Coll
                 # The same collection from two receivers of one fan-out stream: requests
                 # reach both anyway, so the stream serves it once.
     return [collection for collection, _, _ in found.values()]
+
+
+async def _describe(receiver: SendSide, timeout: float) -> Reply:
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = await receiver.request({"action": "describe"}, timeout)
+        if reply.get("error_type") != "unavailable" or time.monotonic() >= deadline:
+            return reply
+        await anyio.sleep(RETRY_SECONDS)
 
 
 def _collections(reply: Reply, stream: str, name: str, label: str) -> list[Collection]:

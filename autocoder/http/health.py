@@ -28,16 +28,20 @@ class SystemView(Protocol):
 
 
 def component_health(component: ComposedComponent) -> dict[str, Any]:
-    """``component.get_health_status()``, or an ``unhealthy`` entry when it raises."""
+    """``component.health_status()``, or an ``unhealthy`` entry when it raises."""
     try:
-        health = component.get_health_status()
+        health = component.health_status()
     except Exception as exc:
         return {"status": "unhealthy", "error": f"health check failed: {type(exc).__name__}"}
     return dict(health)
 
 
 def _is_healthy(health: Mapping[str, Any]) -> bool:
-    return health.get("status") in ("healthy", "ok") and health.get("store_connected") is not False
+    return (
+        health.get("status") in ("healthy", "ok")
+        and health.get("store_connected") is not False
+        and health.get("transport_connected") is not False
+    )
 
 
 def system_health(system: SystemView, primary: str | None = None) -> tuple[bool, dict[str, Any]]:
@@ -56,7 +60,8 @@ def system_health(system: SystemView, primary: str | None = None) -> tuple[bool,
 
 
 def readiness(system: SystemView) -> tuple[bool, dict[str, Any]]:
-    """``(ready, body)`` for ``GET /ready``: every component set up and every store connected."""
+    """``(ready, body)`` for ``GET /ready``: every component set up, every store and every
+    nats binding connected."""
     waiting = system.waiting_for()
     ready = system.running and not waiting
     body: dict[str, Any] = {"status": "ready" if ready else "not_ready"}

@@ -117,6 +117,25 @@ class SystemMetrics:
             ("component",),
         )
 
+        self.transport_messages = Counter(
+            PREFIX + "transport_messages_total",
+            "Messages over nats bindings (requests and sends), by direction (out, in).",
+            ("component", "stream", "direction"),
+        )
+        self.transport_redeliveries = Counter(
+            PREFIX + "transport_redeliveries_total",
+            "Sends over a nats binding delivered again (not acknowledged in time, or failed).",
+            ("component", "stream"),
+        )
+        self.transport_dead_letters = Counter(
+            PREFIX + "transport_dead_letters_total",
+            "Sends over a nats binding given up after max_deliver deliveries.",
+            ("component", "stream"),
+        )
+        self.transport_connected = GaugeSource(
+            "transport_connected", "1 while the NATS connection is up (0 while it is lost).", ()
+        )
+
         self.component_up = GaugeSource(
             "component_up", "1 when the component is set up and healthy.", ("component", "type")
         )
@@ -144,6 +163,10 @@ class SystemMetrics:
                     self.http_requests,
                     self.http_request_seconds,
                     self.component_restarts,
+                    self.transport_messages,
+                    self.transport_redeliveries,
+                    self.transport_dead_letters,
+                    self.transport_connected,
                     self.component_up,
                     self.stream_buffer_used,
                     self.store_records,

@@ -9,7 +9,7 @@ calling ``process_item`` for each item and putting its return value in the sende
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import anyio
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from autocoder.errors import error_reply
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.runtime.messages import Envelope, Message, Reply
-from autocoder.runtime.wiring import Inbound, Outbound
+from autocoder.runtime.wiring import Inbound, SendSide
 
 
 class ComponentConfig(BaseModel):
@@ -72,7 +72,7 @@ class ComposedComponent:
             self.config = self.Config.model_validate(dict(config or {}))
         self.restart = restart or RestartPolicy()
         self.receive_streams: dict[str, Inbound] = {}
-        self.send_streams: dict[str, Outbound] = {}
+        self.send_streams: dict[str, SendSide] = {}
         #: Workers per receive stream; a store on a connection pool raises it in ``setup``.
         self.concurrency = 1
         self.healthy = True
@@ -81,6 +81,9 @@ class ComposedComponent:
         self.metrics: SystemMetrics | None = None
         #: The running System (``.components``, ``.metrics``, ``.is_ready()``), set by it.
         self.system: Any = None
+        #: Extra health fields from what the system attached (a nats binding's
+        #: ``transport_connected``), merged by ``health_status()``.
+        self.health_reports: list[Callable[[], Mapping[str, Any]]] = []
         self._stop_event: anyio.Event | None = None
         self._processing_seconds: dict[str, Any] = {}
         self._errors: dict[str, Any] = {}
@@ -136,6 +139,13 @@ class ComposedComponent:
     def get_health_status(self) -> dict[str, Any]:
         return {"status": "healthy" if self.healthy else "unhealthy"}
 
+    def health_status(self) -> dict[str, Any]:
+        """``get_health_status()`` plus the fields of ``health_reports`` (what probes show)."""
+        health = dict(self.get_health_status())
+        for report in self.health_reports:
+            health.update(report())
+        return health
+
     @classmethod
     def unshared_state(cls, config: Any) -> str | None:
         """Why several processes running this component with ``config`` would each hold state
@@ -167,7 +177,7 @@ class ComposedComponent:
         """Send ``item`` over the binding ``stream_name`` without awaiting a reply."""
         await self._outbound(stream_name).send(item)
 
-    def _outbound(self, stream_name: str) -> Outbound:
+    def _outbound(self, stream_name: str) -> SendSide:
         try:
             return self.send_streams[stream_name]
         except KeyError:
@@ -207,7 +217,7 @@ class ComposedComponent:
             reply = await self.process_item(item)
         except BaseException as exc:
             if envelope.reply is not None and not envelope.reply.answered:
-                envelope.reply.set(
+                envelope.reply.fail(
                     error_reply(
                         "unavailable", f"component {self.name!r} failed while processing: {exc!r}"
                     )

@@ -12,13 +12,19 @@ Reply = dict[str, Any]
 
 
 class ReplySlot:
-    """Where a receiver puts the one reply a caller awaits. The first reply set wins."""
+    """Where a receiver puts the one reply a caller awaits. The first reply set wins.
 
-    __slots__ = ("_event", "pending", "value")
+    ``fail()`` answers like ``set()`` and also marks that the receiver did not process the
+    message (it raised, was cancelled or has failed): a nats binding then leaves the message
+    unacknowledged so it is delivered again, where a returned reply, even an error, acks it.
+    """
+
+    __slots__ = ("_event", "failed", "pending", "value")
 
     def __init__(self) -> None:
         self._event = anyio.Event()
         self.value: Reply | None = None
+        self.failed = False
         #: The deadline tick this slot waits in (see ``deadlines.py``), left when answered.
         self.pending: dict[ReplySlot, str] | None = None
 
@@ -33,6 +39,11 @@ class ReplySlot:
             if self.pending is not None:
                 self.pending.pop(self, None)
                 self.pending = None
+
+    def fail(self, reply: Reply) -> None:
+        if self.value is None:
+            self.failed = True
+            self.set(reply)
 
     async def wait(self) -> Reply:
         await self._event.wait()

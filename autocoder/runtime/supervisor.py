@@ -173,7 +173,7 @@ class Supervisor:
         async def refuse(inbound: Inbound) -> None:
             async for envelope in inbound.stream:
                 if envelope.reply is not None:
-                    envelope.reply.set(
+                    envelope.reply.fail(
                         error_reply("unavailable", f"component {component.name!r} has failed")
                     )
 

@@ -5,6 +5,10 @@ clone of its send side (fan-in), and the receiver's workers share its receive si
 stream name bound to several receivers is an ``Outbound`` holding one send side per receiver
 (fan-out): every item goes to each of them, in binding order. A full buffer blocks the sender.
 Closing every send side ends the receiver's loop: no poison pills.
+
+Components send through ``SendSide``; ``Outbound`` is the memory one, and the composition
+layer may put another in ``send_streams`` (a nats binding's sender) that components cannot
+tell apart.
 """
 
 from __future__ import annotations
@@ -46,6 +50,20 @@ class BindingSpec(Protocol):
     def buffer_size(self) -> int: ...
 
 
+class SendSide(Protocol):
+    """What a component sends through: one named output stream, to one or more receivers."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def receivers(self) -> list[str]: ...
+    def collection_servers(self) -> list[tuple[str, str]]: ...
+    def only(self, receiver: str) -> SendSide: ...
+    async def send(self, item: Any) -> None: ...
+    async def request(self, message: Message, timeout: float) -> Reply: ...
+    async def aclose(self) -> None: ...
+
+
 class Wired(Protocol):
     """What wiring needs of a component: a name, its type, whether it serves collections
     (``ComposedComponent.serves_collections``) and its two stream dicts."""
@@ -53,7 +71,7 @@ class Wired(Protocol):
     name: str
     type_name: str
     receive_streams: dict[str, Inbound]
-    send_streams: dict[str, Outbound]
+    send_streams: dict[str, SendSide]
 
     @property
     def serves_collections(self) -> bool: ...
@@ -175,7 +193,12 @@ def wire(
                 binding.stream_name, receive, binding.buffer_size, received
             )
         sender = components[binding.from_component]
-        outbound = sender.send_streams.get(binding.stream_name)
+        existing = sender.send_streams.get(binding.stream_name)
+        if existing is not None and not isinstance(existing, Outbound):
+            raise TypeError(
+                f"{sender.name!r} stream {binding.stream_name!r} mixes memory and other bindings"
+            )
+        outbound = existing
         if outbound is None:
             sent: _Counter = (
                 metrics.messages_sent.labels(sender.name, binding.stream_name)

@@ -1,0 +1,244 @@
+"""The receiving side of ``send`` over a nats binding: lanes, each a durable pull consumer.
+
+A message goes to the lane ``lane_of(item)``: a stable hash of its top-level
+``partition_key`` field (lane 0 without it). One process at a time serves a lane (``leases``);
+it fetches up to ``FETCH_BATCH`` messages at once and hands them to the component one after
+the other, through the component's receive stream with a reply slot, acknowledging each once
+``process_item`` has returned (a reply, even an error reply, counts as processed). So within
+a lane a message is processed only after the one before it was acknowledged, and lanes run
+in parallel.
+
+A message whose processing failed (``process_item`` raised, or the component failed) is not
+acknowledged: it and the rest of its batch are given back in order (``nak``), to be delivered
+again, up to ``max_deliver`` times; then it is a dead letter (``on_dead_letter``), logged and
+counted, and the lane goes on.
+
+A process that takes a lane over from one that stopped without acknowledging everything (it
+was killed, or lost its lease) first recreates the lane's consumer: the stream keeps only
+unacknowledged messages (work-queue retention), so the new consumer starts with the first
+message not processed, and order holds across the takeover. Those messages count as
+redeliveries; their delivery count starts again.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import anyio
+import nats.errors
+import nats.js.errors
+import orjson
+import structlog
+from anyio.streams.memory import MemoryObjectSendStream
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from autocoder.observability.instruments import CounterChild
+from autocoder.runtime.messages import Envelope, ReplySlot
+from autocoder.transport.connection import NatsLink
+from autocoder.transport.leases import RENEW_SECONDS, Lease, LeaseKeeper
+from autocoder.transport.sends import Target, consumer_config, ensure_consumer
+from autocoder.transport.subjects import BindingNames, decode
+
+FETCH_BATCH = 128
+FETCH_SECONDS = 1.0
+RETRY_SECONDS = 0.25
+
+log = structlog.get_logger("autocoder")
+
+
+def lane_of(item: Any, partitions: int, key: str) -> int:
+    """The lane of ``item``: a stable hash of its field ``key``; lane 0 without it."""
+    if partitions == 1 or not isinstance(item, dict) or key not in item:
+        return 0
+    value = item[key]
+    data = value.encode() if isinstance(value, str) else orjson.dumps(value)
+    return zlib.crc32(data) % partitions
+
+
+class Outcome(Enum):
+    PROCESSED = 1  # acknowledged (or a dead letter, given up)
+    FAILED = 2  # not processed: to be delivered again
+    LOST = 3  # the acknowledgement could not be sent
+
+
+@dataclass
+class LaneCounters:
+    received: CounterChild
+    redeliveries: CounterChild
+    dead_letters: CounterChild
+
+
+class Lanes:
+    """Every lane of one nats binding into a component of this process."""
+
+    def __init__(
+        self,
+        link: NatsLink,
+        target: Target,
+        inbound: MemoryObjectSendStream[Envelope],
+        keeper: LeaseKeeper,
+        counters: LaneCounters,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.link = link
+        self.target = target
+        self.names: BindingNames = target.names
+        self.inbound = inbound
+        self.keeper = keeper
+        self.counters = counters
+        self.stopping = stopping
+
+    async def run(self) -> None:
+        """Serve the lanes this process holds until ``stopping()``; then give them back."""
+        try:
+            async with anyio.create_task_group() as tg:
+                while not self.stopping():
+                    try:
+                        taken = await self.keeper.round()
+                    except (nats.errors.Error, OSError) as exc:
+                        log.debug("lane_round_failed", error=type(exc).__name__)
+                        taken = []
+                    for lease in taken:
+                        tg.start_soon(self._serve, lease)
+                    await anyio.sleep(RENEW_SECONDS)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.keeper.give_back_all()
+            self.inbound.close()
+
+    async def _serve(self, lease: Lease) -> None:
+        js = self.link.js
+        subscription: JetStreamContext.PullSubscription | None = None
+        log.debug("lane_taken", stream=self.names.stream, lane=lease.lane)
+        try:
+            while lease.held and not lease.give_back and not self.stopping():
+                if not self.link.connected or not lease.valid:
+                    subscription = await _drop(subscription)  # taken over again later
+                    await anyio.sleep(RETRY_SECONDS)
+                    continue
+                try:
+                    if subscription is None:
+                        subscription = await self._take_over(js, lease.lane)
+                    batch = await subscription.fetch(FETCH_BATCH, timeout=FETCH_SECONDS)
+                except nats.errors.TimeoutError:
+                    continue
+                except (nats.errors.Error, OSError) as exc:
+                    log.debug("lane_fetch_failed", lane=lease.lane, error=type(exc).__name__)
+                    subscription = await _drop(subscription)
+                    await anyio.sleep(RETRY_SECONDS)
+                    continue
+                except Exception:
+                    # Not a passing fault of NATS: say so, and take the lane over afresh.
+                    log.exception("lane_failed", stream=self.names.stream, lane=lease.lane)
+                    subscription = await _drop(subscription)
+                    await anyio.sleep(RETRY_SECONDS)
+                    continue
+                if not await self._process(batch, lease):
+                    subscription = await _drop(subscription)
+            if lease.give_back and lease.valid:
+                await self.keeper.give_back(lease)
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                await _drop(subscription)
+
+    async def _take_over(
+        self, js: JetStreamContext, lane: int
+    ) -> JetStreamContext.PullSubscription:
+        """The lane's subscription, restarting its consumer at the first unacknowledged one."""
+        stream, consumer = self.names.jetstream_stream, BindingNames.consumer(lane)
+        try:
+            info = await js.consumer_info(stream, consumer)
+        except nats.js.errors.NotFoundError:
+            await ensure_consumer(js, self.target, lane)
+        else:
+            if info.num_ack_pending:
+                self.counters.redeliveries.inc(info.num_ack_pending)
+                await js.delete_consumer(stream, consumer)
+                await js.add_consumer(stream, consumer_config(self.target, lane))
+        return await js.pull_subscribe_bind(consumer, stream=stream)
+
+    async def _process(self, batch: list[Msg], lease: Lease) -> bool:
+        """Hand ``batch`` over in order; False when the lane must be taken over again."""
+        if not batch:
+            return True
+        for index, msg in enumerate(batch):
+            if not lease.valid:
+                return False  # another process may hold the lane by now: leave the rest
+            outcome = await self._deliver(msg)
+            if outcome is Outcome.LOST:
+                return False
+            if outcome is Outcome.FAILED:
+                for rest in batch[index:]:
+                    try:
+                        await rest.nak()
+                    except nats.errors.Error:
+                        return False
+                return True
+        if lease.give_back or self.stopping():
+            # Make sure every acknowledgement arrived before another process takes the lane.
+            try:
+                await batch[-1].ack_sync()
+            except (nats.errors.Error, nats.errors.TimeoutError):
+                return False
+        return True
+
+    async def _deliver(self, msg: Msg) -> Outcome:
+        self.counters.received.inc()
+        attempts = msg.metadata.num_delivered
+        if attempts > 1:
+            self.counters.redeliveries.inc()
+        try:
+            item = decode(msg.data)
+        except ValueError:
+            self.on_dead_letter(msg.data, attempts, "the message is not JSON")
+            return await self._settle(msg, dead=True)
+        slot = ReplySlot()
+        try:
+            await self.inbound.send(Envelope(item, slot, ""))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            return Outcome.FAILED
+        reply = await slot.wait()
+        if not slot.failed:
+            return await self._settle(msg, dead=False)
+        if attempts >= self.target.max_deliver:
+            self.on_dead_letter(item, attempts, str(reply.get("message", "")))
+            return await self._settle(msg, dead=True)
+        return Outcome.FAILED
+
+    async def _settle(self, msg: Msg, *, dead: bool) -> Outcome:
+        try:
+            await (msg.term() if dead else msg.ack())
+        except nats.errors.Error:
+            return Outcome.LOST
+        return Outcome.PROCESSED
+
+    def on_dead_letter(self, item: Any, attempts: int, error: str) -> None:
+        """A message given up after ``max_deliver`` deliveries: logged and counted.
+
+        This is where a dead-letter stream (``dead_letters: STREAM`` on the component) takes
+        it once that exists.
+        """
+        self.counters.dead_letters.inc()
+        log.error(
+            "dead_letter",
+            component=self.target.receiver,
+            stream=self.names.stream,
+            attempts=attempts,
+            error=error,
+        )
+
+
+async def _drop(
+    subscription: JetStreamContext.PullSubscription | None,
+) -> JetStreamContext.PullSubscription | None:
+    """Unsubscribe (as far as the connection allows): the lane needs a new subscription."""
+    if subscription is not None:
+        with suppress(nats.errors.Error):
+            await subscription.unsubscribe()
+    return None

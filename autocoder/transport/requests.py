@@ -1,0 +1,163 @@
+"""``request`` over a nats binding: NATS request/reply, answered by a queue group.
+
+The caller's side sends the message to the receiver's request subject and awaits the reply:
+no process subscribed answers ``unavailable`` at once (the server says "no responders"), no
+reply in time answers ``timeout``, and a connection that is down, or drops while waiting,
+answers ``unavailable`` without waiting for the timeout.
+
+The receiver's side (``Responder``) subscribes with a queue group, so each request reaches one
+of the processes running the receiver. It puts the message in the component's receive stream
+with a reply slot that publishes the reply when set (``NatsReplySlot``), through one writer
+task (``ReplyWriter``): no task per request.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import suppress
+from typing import Any
+
+import anyio
+import nats.errors
+import structlog
+from anyio.streams.memory import MemoryObjectSendStream
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from autocoder.errors import error_reply
+from autocoder.observability.instruments import CounterChild
+from autocoder.runtime.messages import Envelope, Message, Reply, ReplySlot
+from autocoder.transport.connection import NatsLink
+from autocoder.transport.subjects import BindingNames, decode, encode
+
+log = structlog.get_logger("autocoder")
+
+
+async def request(
+    link: NatsLink, subject: str, receiver: str, stream: str, message: Message, timeout: float
+) -> Reply:
+    """Send ``message`` to ``subject`` and await the reply (an error reply on every failure)."""
+    client = link.client
+    if client is None or not client.is_connected:
+        return error_reply("unavailable", f"NATS at {link.address} is not connected")
+    try:
+        payload = encode(message)
+    except TypeError as exc:
+        return error_reply("validation_error", f"message is not JSON: {exc}")
+    scope = anyio.CancelScope()
+    link.inflight.add(scope)
+    answer: Any = None
+    try:
+        with scope:
+            answer = await client.request(subject, payload, timeout=timeout)
+    except nats.errors.NoRespondersError:
+        return error_reply("unavailable", f"no process runs {receiver!r} to answer on {stream!r}")
+    except nats.errors.TimeoutError:
+        return error_reply("timeout", f"no reply from {receiver} within {timeout:g}s")
+    except nats.errors.Error as exc:
+        return error_reply("unavailable", f"NATS at {link.address}: {type(exc).__name__}")
+    finally:
+        link.inflight.discard(scope)
+    if answer is None:  # cancelled by the connection dropping
+        return error_reply("unavailable", f"lost NATS at {link.address} while awaiting {receiver}")
+    try:
+        reply = decode(answer.data)
+    except ValueError:
+        return error_reply("internal", f"{receiver} answered something that is not JSON")
+    if not isinstance(reply, dict):
+        return error_reply("internal", f"{receiver} answered {type(reply).__name__}, not an object")
+    return reply
+
+
+class ReplyWriter:
+    """Publishes the replies put in ``NatsReplySlot``s, in order, from one task."""
+
+    def __init__(self, link: NatsLink) -> None:
+        self.link = link
+        self._send, self._receive = anyio.create_memory_object_stream[tuple[str, bytes]](math.inf)
+
+    def put(self, inbox: str, reply: Reply) -> None:
+        try:
+            payload = encode(reply)
+        except TypeError as exc:
+            payload = encode(error_reply("internal", f"reply is not JSON: {exc}"))
+        with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._send.send_nowait((inbox, payload))
+
+    async def run(self) -> None:
+        async with self._receive:
+            async for inbox, payload in self._receive:
+                client = self.link.client
+                if client is None or not client.is_connected:
+                    continue  # the caller answers itself ``unavailable``
+                try:
+                    await client.publish(inbox, payload)
+                except nats.errors.Error as exc:
+                    log.debug("reply_not_sent", error=type(exc).__name__)
+
+    def close(self) -> None:
+        self._send.close()
+
+
+class NatsReplySlot(ReplySlot):
+    """A reply slot whose reply is published to the caller's inbox as soon as it is set."""
+
+    __slots__ = ("inbox", "writer")
+
+    def __init__(self, inbox: str, writer: ReplyWriter) -> None:
+        super().__init__()
+        self.inbox = inbox
+        self.writer = writer
+
+    def set(self, reply: Reply) -> None:
+        if self.value is None:
+            super().set(reply)
+            self.writer.put(self.inbox, reply)
+
+
+class Responder:
+    """Answers the requests of one nats binding into a component of this process."""
+
+    def __init__(
+        self,
+        link: NatsLink,
+        names: BindingNames,
+        inbound: MemoryObjectSendStream[Envelope],
+        writer: ReplyWriter,
+        received: CounterChild,
+    ) -> None:
+        self.link = link
+        self.names = names
+        self.inbound = inbound
+        self.writer = writer
+        self.received = received
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        client = self.link.require_connected(f"subscribing to {self.names.request_subject}")
+        self._subscription = await client.subscribe(
+            self.names.request_subject, queue=self.names.queue_group, cb=self._on_request
+        )
+
+    async def stop(self) -> None:
+        """Take no more requests (others get them, or "no responders"); close the stream."""
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            with suppress(nats.errors.Error):
+                await subscription.unsubscribe()
+        self.inbound.close()
+
+    async def _on_request(self, msg: Msg) -> None:
+        self.received.inc()
+        slot = NatsReplySlot(msg.reply, self.writer) if msg.reply else None
+        try:
+            message = decode(msg.data)
+        except ValueError:
+            if slot is not None:
+                slot.set(error_reply("validation_error", "the message is not JSON"))
+            return
+        try:
+            await self.inbound.send(Envelope(message, slot, ""))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            if slot is not None:
+                slot.fail(error_reply("unavailable", f"{self.names.receiver!r} is stopping"))

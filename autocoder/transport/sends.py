@@ -1,0 +1,124 @@
+"""``send`` over a nats binding: a JetStream publish, deduplicated by message id.
+
+Each (receiver, stream name) has its own JetStream stream, created when missing by whichever
+side starts first, with file storage and work-queue retention (a message is removed once its
+receiver acknowledged it, so the stream holds only what is still to be processed). Each lane
+has a durable pull consumer on that stream (``lanes``). ``publish`` returns once JetStream
+stored the message; every publish carries a ``Nats-Msg-Id``, so a publish retried after a
+lost acknowledgement is stored once (within the stream's duplicate window).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anyio
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+
+from autocoder.errors import Unavailable
+from autocoder.transport.connection import NatsLink
+from autocoder.transport.errors import translate
+from autocoder.transport.subjects import BindingNames
+
+#: Seconds in which JetStream recognises a message id it stored already.
+DUPLICATE_WINDOW_SECONDS = 120.0
+PUBLISH_TIMEOUT_SECONDS = 5.0
+PUBLISH_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Target:
+    """One receiver of a nats binding, with the binding's delivery options."""
+
+    receiver: str
+    names: BindingNames
+    partitions: int
+    partition_key: str
+    max_deliver: int
+    ack_wait: float
+    #: The receiver's type, and whether it answers ``describe`` (an endpoint asks it then).
+    receiver_type: str = ""
+    serves_collections: bool = False
+
+
+def consumer_config(target: Target, lane: int) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=BindingNames.consumer(lane),
+        name=BindingNames.consumer(lane),
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=target.ack_wait,
+        max_deliver=target.max_deliver,
+        filter_subject=target.names.lane_subject(lane),
+    )
+
+
+async def ensure_binding(js: JetStreamContext, target: Target) -> None:
+    """Create the JetStream stream and lane consumers of ``target`` where they are missing."""
+    stream = target.names.jetstream_stream
+    try:
+        await js.stream_info(stream)
+    except nats.js.errors.NotFoundError:
+        config = StreamConfig(
+            name=stream,
+            subjects=[target.names.send_subjects],
+            storage=StorageType.FILE,
+            retention=RetentionPolicy.WORK_QUEUE,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        )
+        try:
+            await js.add_stream(config)
+        except nats.js.errors.BadRequestError:
+            await js.stream_info(stream)  # created meanwhile by another process
+    for lane in range(target.partitions):
+        await ensure_consumer(js, target, lane)
+
+
+async def ensure_consumer(js: JetStreamContext, target: Target, lane: int) -> None:
+    stream = target.names.jetstream_stream
+    try:
+        await js.consumer_info(stream, BindingNames.consumer(lane))
+    except nats.js.errors.NotFoundError:
+        try:
+            await js.add_consumer(stream, consumer_config(target, lane))
+        except nats.js.errors.BadRequestError:
+            await js.consumer_info(stream, BindingNames.consumer(lane))
+
+
+async def publish(link: NatsLink, target: Target, lane: int, payload: bytes, msg_id: str) -> None:
+    """Store ``payload`` in ``target``'s stream, or raise ``Unavailable``."""
+    what = f"sending to {target.receiver!r} on {target.names.stream!r}"
+    headers = {"Nats-Msg-Id": msg_id}
+    subject = target.names.lane_subject(lane)
+    for _attempt in range(PUBLISH_ATTEMPTS):
+        link.require_connected(what)
+        scope = anyio.CancelScope()
+        link.inflight.add(scope)
+        try:
+            with scope:
+                await link.js.publish(
+                    subject,
+                    payload,
+                    timeout=PUBLISH_TIMEOUT_SECONDS,
+                    stream=target.names.jetstream_stream,
+                    headers=dict(headers),
+                )
+                return
+        except nats.errors.TimeoutError:
+            continue  # the same message id again: stored once however often it arrives
+        except nats.errors.Error as exc:
+            raise translate(exc, what) from exc
+        finally:
+            link.inflight.discard(scope)
+        raise Unavailable(f"{what}: lost NATS at {link.address} before JetStream stored it")
+    raise Unavailable(f"{what}: JetStream did not confirm within {PUBLISH_ATTEMPTS} attempts")
