@@ -48,6 +48,18 @@ class Supervisor:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Set up, serve until shutdown is requested, drain, clean up."""
+        try:
+            await self._supervise(task_status)
+        finally:
+            # Also after a failed start-up: nothing reads or writes the streams any more.
+            with anyio.CancelScope(shield=True):
+                for component in self.components:
+                    for outbound in component.send_streams.values():
+                        await outbound.aclose()
+                    for inbound in component.receive_streams.values():
+                        await inbound.stream.aclose()
+
+    async def _supervise(self, task_status: TaskStatus[None]) -> None:
         await self._setup_all()
         startup_error: StartupError | None = None
         try:

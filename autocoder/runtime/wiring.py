@@ -141,10 +141,12 @@ class Outbound:
                 except anyio.WouldBlock:
                     # The slow path: wait for room, within what is left of the timeout.
                     started = anyio.current_time()
-                    with anyio.move_on_after(remaining):
+                    with anyio.move_on_after(remaining) as waited:
                         await target.stream.send(envelope)
                     remaining -= anyio.current_time() - started
-                    if remaining <= 0:
+                    # Not ``remaining <= 0``: uvloop's clock counts whole milliseconds, so a
+                    # wait cut short at its deadline can measure a little less than it.
+                    if waited.cancelled_caught:
                         return error_reply(
                             "unavailable",
                             f"{target.receiver!r} is not taking messages: its {self.name!r} "
