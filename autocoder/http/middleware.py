@@ -28,6 +28,7 @@ from autocoder.observability.metrics import SystemMetrics
 __all__ = [
     "FORCED_TENANT_KEY",
     "REQUEST_ID_KEY",
+    "ROUTE_KEY",
     "TENANT_KEY",
     "UNMATCHED_ROUTE",
     "EndpointMiddleware",
@@ -44,6 +45,8 @@ REQUEST_ID_KEY = "autocoder.request_id"
 TENANT_KEY = "autocoder.tenant"
 #: Set (to True) when an API key fixed the tenant: a message cannot choose another.
 FORCED_TENANT_KEY = "autocoder.tenant_forced"
+#: Where a route leaves its path template (``/tasks/{id}``), the ``route`` label of metrics.
+ROUTE_KEY = "autocoder.route"
 
 #: The ``route`` label of a request no route matched (a raw path would explode the series).
 UNMATCHED_ROUTE = "unmatched"
@@ -151,9 +154,12 @@ class EndpointMiddleware:
             )
 
     def _route_template(self, scope: Scope) -> str:
+        template = scope.get(ROUTE_KEY)
+        if isinstance(template, str):
+            return template
         route = scope.get("route")
         if route is None:
-            # Rejected before routing (401): find the route it was meant for.
+            # Rejected before routing (401), or not one of ours: find the route it was meant for.
             for candidate in self.router.routes:
                 match, _ = candidate.matches(scope)
                 if match is not Match.NONE:

@@ -10,7 +10,7 @@ letting FastAPI validate bodies: the store validates, and a malformed body must 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -18,16 +18,18 @@ from urllib.parse import quote
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from autocoder.errors import RequestRejected
 from autocoder.http.discovery import Collection
 from autocoder.http.health import SystemView, readiness, system_health
 from autocoder.http.inputs import expected_version, list_message, read_json_object
-from autocoder.http.middleware import FORCED_TENANT_KEY, REQUEST_ID_KEY, TENANT_KEY
+from autocoder.http.middleware import FORCED_TENANT_KEY, REQUEST_ID_KEY, ROUTE_KEY, TENANT_KEY
 from autocoder.http.openapi import (
     TENANT_PARAMETER,
     ErrorReply,
@@ -77,20 +79,6 @@ _LIST_PARAMETERS = [
         "schema": {"type": "string"},
     },
 ]
-
-
-class DirectRoute(APIRoute):
-    """A documented FastAPI route whose endpoint takes the ``Request`` and returns the response.
-
-    FastAPI's usual handler solves dependencies, validates parameters and serializes the
-    return value; these endpoints do all of that themselves (the store validates, orjson
-    encodes), so the route hands the request straight to them: FastAPI's documented
-    ``get_route_handler`` extension point. OpenAPI still describes the route in full.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
-        return endpoint
 
 
 @dataclass(frozen=True)
@@ -320,7 +308,7 @@ def _methods_for(app: FastAPI, path: str) -> list[str]:
     """Every method some route serves at ``path`` (each route here has one method)."""
     methods: set[str] = set()
     for route in app.router.routes:
-        if isinstance(route, APIRoute) and route.path_regex.match(path):
+        if isinstance(route, Route) and route.path_regex.match(path):
             methods |= route.methods or set()
     return sorted(methods)
 
@@ -369,6 +357,51 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid)
 
 
+def _served(endpoint: Callable[[Request], Awaitable[Response]], template: str) -> Any:
+    async def serve(request: Request) -> Response:
+        request.scope[ROUTE_KEY] = template  # the ``route`` label of the request's metrics
+        return await endpoint(request)
+
+    return serve
+
+
+def _serve_directly(app: FastAPI) -> None:
+    """Serve every route above with a plain Starlette ``Route`` calling its endpoint.
+
+    Serving a request, FastAPI's ``APIRoute`` solves dependencies, validates parameters and
+    serializes the return value. These endpoints take the ``Request`` and return the response
+    themselves (the store validates, orjson encodes), so the ``APIRoute``s are kept only to
+    describe the API: ``/openapi.json`` is generated from them (``get_openapi``, FastAPI's
+    documented way to shape the schema), and the router serves Starlette routes in their place.
+    """
+    documented: list[BaseRoute] = []
+    served: list[BaseRoute] = []
+    for route in app.router.routes:
+        if isinstance(route, APIRoute):
+            documented.append(route)
+            route = Route(
+                route.path,
+                _served(route.endpoint, route.path),
+                methods=sorted(route.methods or ()),
+                name=route.name,
+                include_in_schema=False,
+            )
+        served.append(route)
+    app.router.routes[:] = served
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=documented,
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def build_app(spec: AppSpec) -> FastAPI:
     """The FastAPI application serving ``spec``'s collections, actions and probes."""
     app = FastAPI(
@@ -377,12 +410,12 @@ def build_app(spec: AppSpec) -> FastAPI:
         default_response_class=JSONResponse,
         description="Records of every bound store, by collection, and action messages.",
     )
-    app.router.route_class = DirectRoute
     _add_error_handlers(app)
     for collection in spec.collections:
         _add_collection_routes(app, spec, collection)
     _add_action_route(app, spec)
     _add_probe_routes(app, spec)
+    _serve_directly(app)
     if spec.api_keys:
         document_api_keys(app)
     return app

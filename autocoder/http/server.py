@@ -8,10 +8,8 @@ from ``stop_accepting()``; uvicorn then closes the listener and lets requests in
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import socket
-from collections.abc import Generator
 from typing import Any
 
 import uvicorn
@@ -92,17 +90,36 @@ def uvicorn_config(app: Any, *, graceful_seconds: float | None = None) -> uvicor
     )
 
 
-class InLoopServer(uvicorn.Server):
-    """A uvicorn server that leaves signals to the runtime.
+class InLoopServer:
+    """uvicorn serving in the runtime's event loop, leaving signals to the runtime.
 
-    ``await server.serve(sockets=[sock])`` serves until ``shutdown()`` is called, then waits for
+    ``uvicorn.Server.serve()`` takes SIGINT and SIGTERM over while it serves and raises a
+    signal it caught again when it returns, which would hand the runtime every signal twice.
+    So the server is driven through the public steps ``serve()`` is made of: ``Config.load``,
+    ``Server.startup``, ``Server.main_loop`` (the one-second tick that keeps the ``Date``
+    header current and watches ``should_exit``) and ``Server.shutdown``.
+    ``tests/http/test_lifecycle.py`` checks that signals stay untouched and requests in flight
+    still finish, so a uvicorn release that changes these steps fails there.
+
+    ``await server.serve([sock])`` serves until ``request_shutdown()``, then waits for
     requests in flight to complete and returns.
     """
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
+    def __init__(self, config: uvicorn.Config) -> None:
+        self.config = config
+        self.server = uvicorn.Server(config)
+
+    async def serve(self, sockets: list[socket.socket]) -> None:
+        config, server = self.config, self.server
+        if not config.loaded:
+            config.load()
+        server.lifespan = config.lifespan_class(config)
+        await server.startup(sockets=sockets)
+        if not server.should_exit:
+            await server.main_loop()
+        if server.started:
+            await server.shutdown(sockets=sockets)
 
     def request_shutdown(self) -> None:
         """Stop accepting connections; ``serve()`` returns once requests in flight are done."""
-        self.should_exit = True
+        self.server.should_exit = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 
 import anyio
@@ -136,6 +137,21 @@ async def test_shutdown_lets_a_request_in_flight_finish_and_refuses_new_ones() -
 
     assert [r.status_code for r in responses] == [200]
     assert responses[0].json()["done"] is True
+
+
+async def test_serving_leaves_signals_to_the_runtime() -> None:
+    # uvicorn's own Server.serve() takes SIGINT and SIGTERM over while it serves.
+    signals = (signal.SIGINT, signal.SIGTERM)
+    before = {number: signal.getsignal(number) for number in signals}
+    api = FastAPIEndpoint("api", {"port": 0})
+    async with System("t", [api]):
+        during = {number: signal.getsignal(number) for number in signals}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.port}") as client:
+            response = await client.get("/health")
+
+    assert during == before
+    assert response.status_code == 200
+    assert "date" in response.headers  # uvicorn's tick, which keeps it current, runs
 
 
 async def accepts_connections(url: str) -> bool:

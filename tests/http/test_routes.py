@@ -165,7 +165,17 @@ async def test_a_method_a_route_does_not_have_is_405(api: Running) -> None:
 
     assert response.status_code == 405
     assert response.json()["status"] == "error"
-    assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+
+
+async def test_head_answers_like_get_without_a_body(api: Running) -> None:
+    await api.client.post("/tasks", json={"id": "h", "title": "headed"})
+
+    response = await api.client.head("/tasks/h")
+
+    assert response.status_code == 200
+    assert response.headers["etag"] == '"1"'
+    assert response.content == b""
 
 
 async def test_actions_route_sends_any_message_with_the_same_mapping(api: Running) -> None:
