@@ -115,9 +115,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(command: list[str], port: int, probe: str) -> Iterator[Server]:
-    """Run ``command`` (a server on ``port``) until the block ends."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def server(
+    command: list[str], port: int, probe: str, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Run ``command`` (a server on ``port``, ``env`` added to its environment) until the
+    block ends."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     process = subprocess.Popen(
         command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
