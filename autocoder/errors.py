@@ -19,7 +19,6 @@
     │   ├── ValidationFailed           validation_error  (also a ValueError)
     │   │   └── DataValidationError    V5 data validation, listing every bad field
     │   ├── Conflict                   conflict          (the id exists / a unique key is taken)
-    │   │   └── BulkConflict *         a bulk insert met a taken id (redone row by row)
     │   ├── VersionConflict            version_conflict  (``expected_version`` does not match)
     │   ├── Unavailable                unavailable       (also a ConnectionError)
     │   ├── StoreTimeout               timeout           (also a TimeoutError)
@@ -28,8 +27,6 @@
     ├── NotFound                       no such record (also a LookupError); not an error reply:
     │                                  its status is ``not_found``, but it travels the same way
     ├── BatchFailed *                  one operation of a batch failed; nothing was applied
-    ├── RaisedInTransaction *          the code inside a transaction block raised: carried
-    │                                  through the rollback untouched
     ├── UnknownComponentType *         a blueprint's type is neither registered nor importable
     │                                  (also a LookupError; the loader reports it as a Problem)
     ├── RequestRejected *              an HTTP request unacceptable as sent (400, 413, 412 ...)
@@ -149,13 +146,6 @@ class Conflict(StoreError):
     error_type = "conflict"
 
 
-class BulkConflict(Conflict):
-    """A bulk insert met a taken id: the backend redoes it row by row to name the id at fault."""
-
-    def __init__(self) -> None:
-        super().__init__("a record of the batch has an id that exists")
-
-
 class VersionConflict(StoreError):
     error_type = "version_conflict"
 
@@ -195,14 +185,6 @@ class BatchFailed(AutocoderError):
         super().__init__(reply.get("message", reply.get("status")))
         self.index = index
         self.reply = {**reply, "index": index}
-
-
-class RaisedInTransaction(AutocoderError):
-    """An exception of the code inside a transaction block, carried through the rollback."""
-
-    def __init__(self, original: Exception) -> None:
-        super().__init__(str(original))
-        self.original = original
 
 
 class UnknownComponentType(AutocoderError, LookupError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
@@ -16,26 +15,18 @@ from autocoder.runtime.component import ComponentConfig, ComposedComponent
 from autocoder.runtime.messages import Reply
 from autocoder.storage.backend import StorageBackend
 from autocoder.storage.memory import MemoryBackend
+from autocoder.storage.sql.dialects import Dialect, scheme_dialect
 from autocoder.store.actions import Actions, Change
 from autocoder.store.messages import IDENTIFIER, parse_message
 
-DatabaseType = Literal["postgresql", "mysql", "sqlite"]
-
-_SCHEMES: dict[str, DatabaseType] = {
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "mysql": "mysql",
-    "mariadb": "mysql",
-    "sqlite": "sqlite",
-}
+DatabaseType = Dialect
 
 SQL_BACKEND = "autocoder.storage.documents:SqlDocumentBackend"
 
 
 def database_type_of(url: str) -> DatabaseType | None:
     """The database type a URL's scheme implies (``postgresql+asyncpg://`` → postgresql)."""
-    scheme = urlsplit(url).scheme.split("+", 1)[0].lower()
-    return _SCHEMES.get(scheme)
+    return scheme_dialect(url)
 
 
 class StoreConfig(ComponentConfig):

@@ -1,6 +1,6 @@
 """The pieces that keep database operations cheap still keep their promises.
 
-- Calls gathered into one trip to aiosqlite's thread each get their own result or error, in
+- Calls gathered into one trip to SQLite's thread each get their own result or error, in
   order, and fail (not hang) once the connection is closed.
 - The watchdog stops an operation that runs past its limit with a timeout, passes on a
   cancellation that is not its own, and leaves nothing running when idle.
@@ -13,33 +13,49 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-import aiosqlite
 import anyio
 import pytest
 
+from autocoder.errors import Unavailable
 from autocoder.storage.documents.backend import SqlDocumentBackend
-from autocoder.storage.sql.sqlite_thread import fetch_all, in_sqlite_thread
+from autocoder.storage.sql.sqlite_thread import SqliteThread, execute, fetch_all
 from autocoder.storage.sql.watchdog import Watchdog
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_gathered_sqlite_calls_each_get_their_own_outcome(tmp_path: Path) -> None:
-    async with aiosqlite.connect(tmp_path / "t.db", isolation_level=None) as raw:
-        await raw.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    thread = SqliteThread(str(tmp_path / "t.db"))
+    await thread.open(lambda connection: None)
+    await thread.call(execute, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)", ())
 
-        async def insert(k: int) -> list[object]:
-            return await in_sqlite_thread(
-                raw, fetch_all, "INSERT INTO t VALUES (?, ?) RETURNING k", (k % 50, str(k))
-            )
+    async def insert(k: int) -> list[object]:
+        return await thread.call(
+            fetch_all, "INSERT INTO t VALUES (?, ?) RETURNING k", (k % 50, str(k))
+        )
 
-        outcomes = await asyncio.gather(*(insert(k) for k in range(100)), return_exceptions=True)
-        assert outcomes[:50] == [[(k,)] for k in range(50)]  # in order, each its own row
-        assert all(isinstance(o, sqlite3.IntegrityError) for o in outcomes[50:])
-        rows = await in_sqlite_thread(raw, fetch_all, "SELECT count(*) FROM t", ())
-        assert rows == [(50,)]
-    with anyio.fail_after(5), pytest.raises(ValueError, match="connection"):
-        await in_sqlite_thread(raw, fetch_all, "SELECT 1", ())
+    outcomes = await asyncio.gather(*(insert(k) for k in range(100)), return_exceptions=True)
+    assert outcomes[:50] == [[(k,)] for k in range(50)]  # in order, each its own row
+    assert all(isinstance(o, sqlite3.IntegrityError) for o in outcomes[50:])
+    assert await thread.call(fetch_all, "SELECT count(*) FROM t", ()) == [(50,)]
+    await thread.close()
+    with anyio.fail_after(5), pytest.raises(Unavailable, match="closed"):
+        await thread.call(fetch_all, "SELECT 1", ())
+
+
+async def test_interrupt_stops_the_running_sqlite_statement(tmp_path: Path) -> None:
+    thread = SqliteThread(str(tmp_path / "t.db"))
+    await thread.open(lambda connection: None)
+    forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
+    try:
+        running = asyncio.ensure_future(thread.call(fetch_all, forever, ()))
+        await asyncio.sleep(0.05)
+        thread.interrupt()
+        with anyio.fail_after(5), pytest.raises(sqlite3.OperationalError, match="interrupt"):
+            await running
+        assert await thread.call(fetch_all, "SELECT 1", ()) == [(1,)]  # still usable
+    finally:
+        await thread.close()
 
 
 async def test_the_watchdog_times_out_only_its_own_overdue_operations() -> None:

@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 from autocoder.components.enhanced_store import V5EnhancedStore
+from tests.integration.test_sql_fairness import POOL, assert_fair, hammer
 from tests.v5.conftest import Fresh
 from tests.v5.helpers import TASKS, opened
 from tests.v5.proxy import TcpProxy
@@ -108,3 +109,11 @@ async def test_a_network_outage_fails_fast_and_service_resumes_without_restart(
 def _netloc(url: SplitResult, port: int) -> str:
     user = f"{url.username}@" if url.username else ""
     return f"{user}127.0.0.1:{port}"
+
+
+async def test_more_callers_than_connections_are_served_in_turn(fresh: Fresh) -> None:
+    pool = {"min_size": 1, "max_size": POOL, "timeout": 5}
+    async with opened(fresh, ["tasks"], [TASKS], pool=pool) as store:
+        created = await store.process_item({"action": "create", "data": {"title": "a"}})
+        served, statuses = await hammer(store, {"action": "get", "id": created["id"]})
+    assert_fair(served, statuses)

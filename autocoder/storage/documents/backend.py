@@ -1,28 +1,11 @@
-"""Database storage for the basic ``Store``: one document table on PostgreSQL, MySQL or SQLite.
-
-``SqlDocumentBackend(url, database_type=None, table_name="tasks")`` keeps each record as one
-row (see ``document_sql`` for the layout). At ``connect()`` the table is created when missing;
-an existing table with another layout stops start-up with ``DatabaseSchemaValidationError``
-naming what differs. Every operation runs pre-written SQL on a pooled driver connection
-(``document_ops``); ``transaction()`` runs a batch on one connection inside BEGIN … COMMIT;
-``create_many`` is the bulk path for a batch made only of creates.
-
-Generated ids are decimal strings that are never reused, across restarts and across processes
-sharing the database: PostgreSQL takes them from the table's ``seq`` sequence, SQLite from its
-AUTOINCREMENT counter (``sqlite_sequence``), MySQL from a row of ``autocoder_id_counters``
-updated atomically. A generated id already chosen by a client in the tenant is skipped.
-"""
-
 from __future__ import annotations
 
-import asyncio
 import builtins
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from autocoder.errors import (
-    BulkConflict,
     ConfigurationError,
     Conflict,
     DatabaseSchemaValidationError,
@@ -36,6 +19,7 @@ from autocoder.storage.backend import (
 )
 from autocoder.storage.documents.operations import (
     DocumentOps,
+    DocumentTable,
     MySqlOps,
     PostgresOps,
     SqliteOps,
@@ -49,10 +33,8 @@ from autocoder.storage.documents.statements import (
     create_counters,
     create_table,
 )
-from autocoder.storage.sql.database import Database
+from autocoder.storage.sql.database import Connection, Database
 from autocoder.storage.sql.dialects import check_identifier, quote
-from autocoder.storage.sql.errors import is_driver_error
-from autocoder.storage.sql.watchdog import Watchdog
 
 _OPS: dict[str, type[DocumentOps]] = {
     "postgresql": PostgresOps,
@@ -95,13 +77,8 @@ class SqlDocumentBackend(StorageBackend):
         self.mariadb = False
         self._sql = DocumentSql(self.dialect, self.table_name)
         self.statements = self._sql.statements()
+        self.table = DocumentTable(self.table_name, self.dialect, self.statements)
         self._ops_class = _OPS[self.dialect]
-        self._shared = self.dialect == "sqlite"
-        # asyncpg enforces command_timeout itself; aiomysql has no read timeout, so the
-        # backend bounds each MySQL operation (SQLite is local: no network to wait on).
-        self._watchdog = (
-            Watchdog(command_timeout) if self.dialect == "mysql" and command_timeout else None
-        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -110,77 +87,78 @@ class SqlDocumentBackend(StorageBackend):
         try:
             if self.dialect == "postgresql":
                 # Stores starting at once on a new table: one creates it, the others wait.
-                async with self.db.transaction() as raw:
-                    await raw.execute(
-                        "SELECT pg_advisory_xact_lock(hashtext($1))", "autocoder:" + self.table_name
+                async with self.db.transaction() as conn:
+                    await conn.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext($1))",
+                        ("autocoder:" + self.table_name,),
                     )
-                    await self._prepare(raw)
+                    await self._prepare(conn)
             else:
-                async with self.db.connection() as raw:
-                    await self._prepare(raw)
+                async with self.db.connection() as conn:
+                    await self._prepare(conn)
         except BaseException:
             await self.db.disconnect()
             raise
 
-    async def _prepare(self, raw: Any) -> None:
+    async def _prepare(self, conn: Connection) -> None:
         if self.dialect == "mysql":
-            version = await self._fetch(raw, "SELECT VERSION()")
+            version = await self._fetch(conn, "SELECT VERSION()")
             self.mariadb = "mariadb" in str(version[0][0]).lower()
             # "already exists" notes (another process created it first) are not warnings here.
-            await self._fetch(raw, "SET SESSION sql_notes = 0")
-        if not await self._columns(raw):
+            await self._fetch(conn, "SET SESSION sql_notes = 0")
+        if not await self._columns(conn):
             for statement in create_table(self.dialect, self.table_name):
-                await self._fetch(raw, statement)
-        self._check_layout(await self._columns(raw), await self._key(raw))
+                await self._fetch(conn, statement)
+        self._check_layout(await self._columns(conn), await self._key(conn))
         if self.dialect == "postgresql":
-            rows = await raw.fetch(
-                "SELECT pg_get_serial_sequence($1, 'seq')", quote(self.table_name, "postgresql")
+            rows = await conn.fetch(
+                "SELECT pg_get_serial_sequence($1, 'seq')", (quote(self.table_name, "postgresql"),)
             )
             self._sql.pg_sequence = rows[0][0]
         elif self.dialect == "mysql":
-            if not await self._fetch(raw, "SHOW TABLES LIKE %s", MYSQL_COUNTERS):
-                await self._fetch(raw, create_counters())
-            await self._fetch(raw, self.statements.counter_row, self.table_name)
-            await self._fetch(raw, "SET SESSION sql_notes = 1")
+            if not await self._fetch(conn, "SHOW TABLES LIKE %s", MYSQL_COUNTERS):
+                await self._fetch(conn, create_counters())
+            await self._fetch(conn, self.statements.counter_row, self.table_name)
+            await self._fetch(conn, "SET SESSION sql_notes = 1")
         self._sql.mariadb = self.mariadb
         self.statements = self._sql.statements()
+        self.table = DocumentTable(self.table_name, self.dialect, self.statements, self.mariadb)
 
-    async def _fetch(self, raw: Any, sql: str, *args: Any) -> list[Any]:
+    async def _fetch(self, conn: Connection, sql: str, *args: Any) -> list[Any]:
+        """One set-up statement written with ``%s`` (at most one), in the driver's style."""
         if self.dialect == "postgresql":
-            return list(await raw.fetch(sql.replace("%s", "$1"), *args))
-        if self.dialect == "mysql":
-            async with raw.cursor() as cursor:
-                await cursor.execute(sql, args or None)
-                return list(await cursor.fetchall())
-        return list(await raw.execute_fetchall(sql.replace("%s", "?"), args))
+            sql = sql.replace("%s", "$1")
+        elif self.dialect == "sqlite":
+            sql = sql.replace("%s", "?")
+        return list(await conn.fetch(sql, args))
 
-    async def _columns(self, raw: Any) -> dict[str, str]:
+    async def _columns(self, conn: Connection) -> dict[str, str]:
         if self.dialect == "sqlite":
-            rows = await self._fetch(raw, f"PRAGMA table_info({quote(self.table_name, 'sqlite')})")
+            rows = await self._fetch(conn, f"PRAGMA table_info({quote(self.table_name, 'sqlite')})")
             return {row[1]: str(row[2]).lower() for row in rows}
         schema = "current_schema()" if self.dialect == "postgresql" else "DATABASE()"
         rows = await self._fetch(
-            raw,
+            conn,
             "SELECT column_name, data_type FROM information_schema.columns "
             f"WHERE table_schema = {schema} AND table_name = %s",
             self.table_name,
         )
         return {str(row[0]): str(row[1]).lower() for row in rows}
 
-    async def _key(self, raw: Any) -> tuple[str, ...]:
+    async def _key(self, conn: Connection) -> tuple[str, ...]:
         if self.dialect == "sqlite":
-            rows = await self._fetch(raw, f"PRAGMA table_info({quote(self.table_name, 'sqlite')})")
+            rows = await self._fetch(conn, f"PRAGMA table_info({quote(self.table_name, 'sqlite')})")
             return tuple(row[1] for row in sorted(rows, key=lambda r: r[5]) if row[5])
         if self.dialect == "postgresql":
-            rows = await raw.fetch(
+            rows = await conn.fetch(
                 "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
                 "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = $1::regclass AND i.indisprimary "
                 "ORDER BY array_position(i.indkey, a.attnum)",
-                quote(self.table_name, "postgresql"),
+                (quote(self.table_name, "postgresql"),),
             )
             return tuple(row[0] for row in rows)
         rows = await self._fetch(
-            raw,
+            conn,
             "SELECT column_name FROM information_schema.key_column_usage WHERE table_schema = "
             "DATABASE() AND table_name = %s AND constraint_name = 'PRIMARY' "
             "ORDER BY ordinal_position",
@@ -211,8 +189,6 @@ class SqlDocumentBackend(StorageBackend):
             )
 
     async def close(self) -> None:
-        if self._watchdog is not None:
-            await self._watchdog.close()
         await self.db.disconnect()
 
     # -- facts -----------------------------------------------------------------------------
@@ -225,8 +201,7 @@ class SqlDocumentBackend(StorageBackend):
         return self.db.connected
 
     def health(self) -> dict[str, Any]:
-        if not self.db.connected:  # no traffic may come until health is good: look again
-            self.db.probe_soon()
+        # After an outage the database layer probes in the background until it is back.
         return {
             "store_connected": self.db.connected,
             "database_type": self.dialect,
@@ -239,8 +214,8 @@ class SqlDocumentBackend(StorageBackend):
         return {"in_use": stats.in_use, "idle": stats.idle}
 
     async def count(self, collection: str) -> int:
-        async with self.db.connection() as raw:
-            rows = await self._fetch(raw, self.statements.count)
+        async with self.db.connection(reset=False) as conn:
+            rows = await conn.fetch(self.statements.count)
         return int(rows[0][0])
 
     # -- operations ------------------------------------------------------------------------
@@ -250,42 +225,18 @@ class SqlDocumentBackend(StorageBackend):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Operations]:
-        async with self.db.transaction() as raw:
-            yield self._ops_class(self, raw)
+        async with self.db.transaction() as conn:
+            yield self._ops_class(self.table, conn)
 
     async def _run(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        # Single statements outside a transaction (on SQLite they share its one connection);
+        # they leave no session state, so the connection goes back without a reset.
         db = self.db
-        shared = self._shared  # SQLite: single statements share its one connection
-        raw = await (db.acquire_shared() if shared else db.acquire())
+        conn = await db.acquire(shared=True)
         try:
-            operation = getattr(self._ops_class(self, raw), method)
-            if self._watchdog is None:
-                result = await operation(*args, **kwargs)
-            else:
-                result = await self._bounded(raw, operation(*args, **kwargs))
-            db.mark_clean(raw)  # single statements, no session state: skip asyncpg's reset
-        except Exception as exc:
-            if not is_driver_error(exc):
-                raise
-            raise db.error(exc) from exc
+            return await getattr(self._ops_class(self.table, conn), method)(*args, **kwargs)
         finally:
-            await (db.release_shared(raw) if shared else db.release(raw))
-        db.connected = True
-        return result
-
-    async def _bounded(self, raw: Any, operation: Awaitable[Any]) -> Any:
-        """``operation`` on MySQL connection ``raw``, stopped after ``command_timeout``."""
-        assert self._watchdog is not None
-        ticket = self._watchdog.begin()
-        try:
-            result = await operation
-        except asyncio.CancelledError:
-            if not self._watchdog.end(ticket):
-                raise
-            raw.close()  # stopped mid-statement: the connection cannot be reused
-            raise TimeoutError() from None
-        self._watchdog.end(ticket)
-        return result
+            await db.release(conn)
 
     async def create(
         self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
@@ -337,19 +288,19 @@ class SqlDocumentBackend(StorageBackend):
 
         All or nothing: a taken id raises ``Conflict`` naming it and nothing is created.
         """
-        self._ops_class(self, None)._check(collection)
+        self.table.check(collection)
         if not items:
             return []
         try:
-            async with self.db.transaction() as raw:
-                return await self._bulk(raw, tenant, items)
-        except BulkConflict:
-            pass
-        async with self.transaction() as ops:  # slow path: find the id at fault
+            async with self.db.transaction() as conn:
+                return await self._bulk(conn, tenant, items)
+        except Conflict:
+            pass  # a taken id, and nothing was created: redo it row by row to name the id
+        async with self.transaction() as ops:
             return [await ops.create(collection, tenant, i, data) for i, data in items]
 
     async def _bulk(
-        self, raw: Any, tenant: str, items: builtins.list[tuple[str | None, dict[str, Any]]]
+        self, conn: Connection, tenant: str, items: builtins.list[tuple[str | None, dict[str, Any]]]
     ) -> builtins.list[Record]:
         texts = [dumps(data) for _, data in items]
         generated = sum(record_id is None for record_id, _ in items)
@@ -357,37 +308,23 @@ class SqlDocumentBackend(StorageBackend):
         if self.dialect == "postgresql":
             # One sequence value per row (its creation order, and the id when generated),
             # then binary COPY: the fastest way into PostgreSQL.
-            numbers = [row[0] for row in await raw.fetch(self.statements.reserve, len(items))]
+            numbers = [row[0] for row in await conn.fetch(self.statements.reserve, (len(items),))]
             rows = []
             for (record_id, _), text, n in zip(items, texts, numbers, strict=True):
                 ids.append(str(n) if record_id is None else record_id)
                 rows.append((tenant, ids[-1], text, 1, n))
-            try:
-                await raw.copy_records_to_table(
-                    self.table_name,
-                    records=rows,
-                    columns=["tenant", "id", "data", "version", "seq"],
-                )
-            except Exception as exc:
-                if isinstance(self.db.error(exc), Conflict):
-                    raise BulkConflict() from exc
-                raise
+            await conn.copy_records(
+                self.table_name, ["tenant", "id", "data", "version", "seq"], rows
+            )
         elif self.dialect == "mysql":
-            last = await MySqlOps(self, raw).reserve(generated) if generated else 0
+            last = await MySqlOps(self.table, conn).reserve(generated) if generated else 0
             counter = iter(range(last - generated + 1, last + 1))
             ids = [record_id or str(next(counter)) for record_id, _ in items]
-            try:
-                async with raw.cursor() as cursor:
-                    await cursor.executemany(
-                        self.statements.bulk,
-                        [(tenant, i, t) for i, t in zip(ids, texts, strict=True)],
-                    )
-            except Exception as exc:
-                if isinstance(self.db.error(exc), Conflict):
-                    raise BulkConflict() from exc
-                raise
+            await conn.execute_many(
+                self.statements.bulk, [(tenant, i, t) for i, t in zip(ids, texts, strict=True)]
+            )
         else:
-            rows = await raw.execute_fetchall(self.statements.reserve)
+            rows = await conn.fetch(self.statements.reserve)
             start = int(rows[0][0])
             rows_in: builtins.list[tuple[int, str, str, str]] = []
             for offset, ((record_id, _), text) in enumerate(
@@ -395,10 +332,5 @@ class SqlDocumentBackend(StorageBackend):
             ):
                 ids.append(record_id or str(start + offset))
                 rows_in.append((start + offset, tenant, ids[-1], text))
-            try:
-                await raw.executemany(self.statements.bulk, rows_in)
-            except Exception as exc:
-                if isinstance(self.db.error(exc), Conflict):
-                    raise BulkConflict() from exc
-                raise
+            await conn.execute_many(self.statements.bulk, rows_in)
         return [Record(i, dict(data), 1) for i, (_, data) in zip(ids, items, strict=True)]

@@ -1,10 +1,10 @@
 """Record operations on one driver connection, one class per dialect.
 
-Each class runs the pre-written statements of ``document_sql`` straight on the driver
-connection (asyncpg, aiomysql, aiosqlite): no SQLAlchemy compilation, one round trip for most
-operations. ``expected_version`` is always checked by the database in the same statement that
-changes the row (``WHERE … AND version = ?``); when no row changed, a second look tells
-``NotFound`` from ``VersionConflict``.
+Each class runs the pre-written statements of ``statements`` (in the driver's placeholder
+style) on a ``Connection`` of the execution layer, which bounds each in time and translates
+its errors: no query compilation, one round trip for most operations. ``expected_version`` is
+always checked by the database in the same statement that changes the row (``WHERE … AND
+version = ?``); when no row changed, a second look tells ``NotFound`` from ``VersionConflict``.
 
 PostgreSQL merges with ``jsonb ||`` in one statement. MySQL and SQLite merge in Python and
 write back with a compare-and-set on the version read (retried when another writer got there
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -29,10 +30,8 @@ from autocoder.errors import (
 )
 from autocoder.storage.backend import ListQuery, Record
 from autocoder.storage.documents.statements import Statements, list_query
-from autocoder.storage.sql.sqlite_thread import fetch_all, in_sqlite_thread
-
-if TYPE_CHECKING:
-    from autocoder.storage.documents.backend import SqlDocumentBackend
+from autocoder.storage.sql.database import Connection
+from autocoder.storage.sql.dialects import Dialect
 
 _CAS_ATTEMPTS = 100
 
@@ -53,20 +52,29 @@ def version_conflict(record_id: str, current: int, expected: int) -> VersionConf
     )
 
 
+@dataclass(frozen=True)
+class DocumentTable:
+    """What the operations need to know of their table (the backend makes it at start-up)."""
+
+    name: str
+    dialect: Dialect
+    statements: Statements
+    mariadb: bool = False
+
+    def check(self, collection: str) -> None:
+        """``ValidationFailed`` unless ``collection`` is this table."""
+        if collection != self.name:
+            raise ValidationFailed(f"unknown collection {collection!r}")
+
+
 class DocumentOps:
     """The operations of ``autocoder.storage.backend.Operations`` on one connection."""
 
-    def __init__(self, backend: SqlDocumentBackend, raw: Any) -> None:
-        self.backend = backend
-        self.sql = backend.statements
-        self.raw = raw
-
-    def _check(self, collection: str) -> None:
-        if collection != self.backend.table_name:
-            raise ValidationFailed(f"unknown collection {collection!r}")
-
-    def _driver_error(self, exc: Exception) -> StoreError:
-        return self.backend.db.error(exc)
+    def __init__(self, table: DocumentTable, conn: Connection) -> None:
+        self.table = table
+        self.sql = table.statements
+        self.conn = conn
+        self._check = table.check
 
     async def _missing_or_conflict(
         self, action: str, tenant: str, record_id: str, expected: int | None
@@ -106,29 +114,27 @@ class DocumentOps:
 
     async def list(self, collection: str, tenant: str, query: ListQuery) -> list[Record]:
         self._check(collection)
-        backend = self.backend
-        sql, args = list_query(backend.dialect, backend.table_name, backend.mariadb, tenant, query)
+        table = self.table
+        sql, args = list_query(table.dialect, table.name, table.mariadb, tenant, query)
         rows = await self._rows(sql, args)
         return [Record(row[0], orjson.loads(row[1]), row[2]) for row in rows]
 
-    async def _rows(self, sql: str, args: builtins.list[Any]) -> builtins.list[Any]:
-        raise NotImplementedError
+    async def _rows(
+        self, sql: str, args: builtins.list[Any] | tuple[Any, ...]
+    ) -> builtins.list[Any]:
+        return await self.conn.fetch(sql, args)
 
 
 class PostgresOps(DocumentOps):
     """asyncpg: one statement per operation, prepared and cached by the driver."""
 
     async def _version(self, tenant: str, record_id: str) -> int | None:
-        value: int | None = await self.raw.fetchval(self.sql.version, tenant, record_id)
+        value: int | None = await self.conn.fetch_val(self.sql.version, (tenant, record_id))
         return value
-
-    async def _rows(self, sql: str, args: builtins.list[Any]) -> builtins.list[Any]:
-        rows: builtins.list[Any] = await self.raw.fetch(sql, *args)
-        return rows
 
     async def get(self, collection: str, tenant: str, record_id: str) -> Record | None:
         self._check(collection)
-        row = await self.raw.fetchrow(self.sql.get, tenant, record_id)
+        row = await self.conn.fetch_one(self.sql.get, (tenant, record_id))
         return None if row is None else Record(record_id, orjson.loads(row[0]), row[1])
 
     async def create(
@@ -138,11 +144,11 @@ class PostgresOps(DocumentOps):
         text = dumps(data)
         if record_id is None:
             while True:  # a generated id taken by a chosen one: take the next
-                new_id = await self.raw.fetchval(self.sql.insert_generated, tenant, text)
+                new_id = await self.conn.fetch_val(self.sql.insert_generated, (tenant, text))
                 if new_id is not None:
                     return Record(new_id, dict(data), 1)
-        status: str = await self.raw.execute(self.sql.insert, tenant, record_id, text)
-        if status.endswith(" 0"):
+        done = await self.conn.execute(self.sql.insert, (tenant, record_id, text))
+        if not done.rowcount:
             raise conflict(record_id)
         return Record(record_id, dict(data), 1)
 
@@ -159,12 +165,14 @@ class PostgresOps(DocumentOps):
         self._check(collection)
         text = dumps(data)
         if merge:
-            row = await self.raw.fetchrow(self.sql.merge, tenant, record_id, text, expected_version)
+            row = await self.conn.fetch_one(
+                self.sql.merge, (tenant, record_id, text, expected_version)
+            )
             if row is not None:
                 return Record(record_id, orjson.loads(row[0]), row[1])
         else:
-            version = await self.raw.fetchval(
-                self.sql.replace, tenant, record_id, text, expected_version
+            version = await self.conn.fetch_val(
+                self.sql.replace, (tenant, record_id, text, expected_version)
             )
             if version is not None:
                 return Record(record_id, dict(data), version)
@@ -175,7 +183,7 @@ class PostgresOps(DocumentOps):
         self, collection: str, tenant: str, record_id: str, expected_version: int | None
     ) -> Record:
         self._check(collection)
-        row = await self.raw.fetchrow(self.sql.delete, tenant, record_id, expected_version)
+        row = await self.conn.fetch_one(self.sql.delete, (tenant, record_id, expected_version))
         if row is None:
             raise await self._missing_or_conflict("delete", tenant, record_id, expected_version)
         return Record(record_id, orjson.loads(row[0]), row[1])
@@ -232,44 +240,32 @@ class CompareAndSetOps(DocumentOps):
 
 
 class MySqlOps(CompareAndSetOps):
-    """aiomysql: a cursor per statement; generated ids from a counter row."""
-
-    async def _rows(self, sql: str, args: builtins.list[Any]) -> builtins.list[Any]:
-        async with self.raw.cursor() as cursor:
-            await cursor.execute(sql, args)
-            rows: builtins.list[Any] = await cursor.fetchall()
-            return rows
+    """aiomysql: generated ids from a counter row."""
 
     async def _version(self, tenant: str, record_id: str) -> int | None:
         rows = await self._rows(self.sql.version, [tenant, record_id])
         return int(rows[0][0]) if rows else None
 
     async def _read(self, tenant: str, record_id: str) -> tuple[str, int] | None:
-        async with self.raw.cursor() as cursor:
-            await cursor.execute(self.sql.get_for_update, (tenant, record_id))
-            row = await cursor.fetchone()
+        row = await self.conn.fetch_one(self.sql.get_for_update, (tenant, record_id))
         return None if row is None else (row[0], int(row[1]))
 
     async def _swap(self, sql: str, args: tuple[Any, ...]) -> bool:
-        async with self.raw.cursor() as cursor:
-            return bool(await cursor.execute(sql, args))
+        return bool((await self.conn.execute(sql, args)).rowcount)
 
     async def get(self, collection: str, tenant: str, record_id: str) -> Record | None:
         self._check(collection)
-        async with self.raw.cursor() as cursor:
-            await cursor.execute(self.sql.get, (tenant, record_id))
-            row = await cursor.fetchone()
+        row = await self.conn.fetch_one(self.sql.get, (tenant, record_id))
         return None if row is None else Record(record_id, orjson.loads(row[0]), int(row[1]))
 
-    async def reserve(self, count: int, cursor: Any = None) -> int:
+    async def reserve(self, count: int) -> int:
         """Take ``count`` generated ids; returns the last (they end at it)."""
-        if cursor is None:
-            async with self.raw.cursor() as cursor:
-                return await self.reserve(count, cursor)
-        if not await cursor.execute(self.sql.reserve, (count, self.backend.table_name)):
-            await cursor.execute(self.sql.counter_row, (self.backend.table_name,))
-            await cursor.execute(self.sql.reserve, (count, self.backend.table_name))
-        return int(cursor.lastrowid)
+        name = (count, self.table.name)
+        done = await self.conn.execute(self.sql.reserve, name)
+        if not done.rowcount:  # this table's counter row is missing: make it
+            await self.conn.execute(self.sql.counter_row, (self.table.name,))
+            done = await self.conn.execute(self.sql.reserve, name)
+        return int(done.last_id)
 
     async def create(
         self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
@@ -278,28 +274,20 @@ class MySqlOps(CompareAndSetOps):
         text = dumps(data)
         generated = record_id is None
         for _ in range(_CAS_ATTEMPTS):
-            async with self.raw.cursor() as cursor:  # one cursor for the id and the row
-                new_id = str(await self.reserve(1, cursor)) if record_id is None else record_id
-                try:
-                    await cursor.execute(self.sql.insert, (tenant, new_id, text))
-                except Exception as exc:
-                    error = self._driver_error(exc)
-                    if isinstance(error, Conflict) and generated:
-                        continue
-                    raise (conflict(new_id) if isinstance(error, Conflict) else error) from exc
+            new_id = str(await self.reserve(1)) if record_id is None else record_id
+            try:
+                await self.conn.execute(self.sql.insert, (tenant, new_id, text))
+            except Conflict as exc:
+                if generated:  # a generated id a client chose before: take the next
+                    continue
+                raise conflict(new_id) from exc
             return Record(new_id, dict(data), 1)
         raise InternalError("no free id found for a generated create")
 
 
 class SqliteOps(CompareAndSetOps):
-    """aiosqlite: every operation one call into its thread (``RETURNING`` gives the result),
-    batched with the calls of other operations (``sqlite_thread``)."""
-
-    async def _rows(
-        self, sql: str, args: builtins.list[Any] | tuple[Any, ...]
-    ) -> builtins.list[Any]:
-        rows: builtins.list[Any] = await in_sqlite_thread(self.raw, fetch_all, sql, args)
-        return rows
+    """sqlite3: every operation one call into the connection's thread (``RETURNING`` gives
+    the result), batched with the calls of other operations (``sql.sqlite_thread``)."""
 
     async def _version(self, tenant: str, record_id: str) -> int | None:
         rows = await self._rows(self.sql.version, (tenant, record_id))
@@ -344,9 +332,9 @@ class SqliteOps(CompareAndSetOps):
         expected_version: int | None,
     ) -> Record:
         self._check(collection)
-        if merge:  # read, merge and write back in one call into aiosqlite's thread
-            result = await in_sqlite_thread(
-                self.raw, _merge, self.sql, tenant, record_id, data, expected_version
+        if merge:  # read, merge and write back in one call into the connection's thread
+            result = await self.conn.in_thread(
+                _merge, self.sql, tenant, record_id, data, expected_version
             )
             if isinstance(result, Record):
                 return result
@@ -380,7 +368,7 @@ def _merge(
     data: dict[str, Any],
     expected: int | None,
 ) -> Record | int | None:
-    """SQLite's merge, run in aiosqlite's thread: the new record, else None when the record is
+    """SQLite's merge, run in the connection's thread: the new record, else None when the record is
     missing, else its version (not the expected one, or still changing after every attempt).
 
     Other processes may write between the read and the write: the write is a compare-and-set

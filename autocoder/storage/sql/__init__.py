@@ -1,6 +1,12 @@
-"""The SQL connection layer shared by every database backend.
+"""The execution layer under every SQL backend (the Store's documents, V5's tables).
 
-``database.py`` is the only module that imports the ``databases`` library; ``errors.py`` is the
-one place driver exceptions become ``autocoder.errors`` classes; ``dialects.py`` holds what
-differs between PostgreSQL, MySQL/MariaDB and SQLite at the driver level.
+- ``database``: ``Database`` and ``Connection``, the one path every statement takes (fair
+  acquire and release, the statement time bound, error translation, outage detection and the
+  background probe, transactions);
+- ``drivers``: the ``Driver`` protocol and one implementation per dialect (asyncpg, aiomysql,
+  sqlite3 in its own thread), the only code that calls a driver;
+- ``errors``: the tables that turn driver exceptions into ``autocoder.errors`` classes;
+- ``dialects``: URL schemes, identifiers, placeholders;
+- ``permits``, ``watchdog``, ``sqlite_gate``, ``sqlite_thread``: the pieces ``database`` and
+  ``drivers`` are built of.
 """

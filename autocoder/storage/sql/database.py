@@ -1,82 +1,84 @@
-"""The connection layer: one database (PostgreSQL, MySQL/MariaDB or SQLite) behind ``databases``.
+"""The execution layer: one database (PostgreSQL, MySQL/MariaDB or SQLite) and every call to it.
 
-This is the only module that imports ``databases``. It keeps ``databases`` for what it does
-well (URLs, the driver pools, connecting and disconnecting) and hands callers the driver
-connection that ``databases`` holds, so hot paths run pre-written SQL on asyncpg, aiomysql or
-aiosqlite directly instead of compiling every query through SQLAlchemy.
+Both SQL backends (the Store's documents, V5's tables) run on this, and only this calls a
+driver (through ``drivers.Driver``): connections are lent and given back here, every statement
+runs through ``Connection._run`` (its time bound, its error translation, outage detection),
+and a background probe brings service back after an outage with no traffic needed.
 
 API::
 
     db = Database("postgresql://user:secret@127.0.0.1:5432/app", min_size=1, max_size=4,
-                  timeout=5.0)
+                  timeout=5.0, command_timeout=30.0)
     db.dialect            # "postgresql" | "mysql" | "sqlite" (from the scheme or database_type)
     db.safe_url           # the URL with its password masked, for messages and logs
     db.host_port          # "127.0.0.1:5432" (the file path for SQLite), for messages
     await db.connect()    # DatabaseConnectionError naming host:port (never the password)
-    db.connected          # False once an operation met an outage, True again on success
+    db.connected          # False from an outage until a statement (or the probe) succeeds
 
-    async with db.connection() as raw:      # the driver's connection (asyncpg Connection,
-        ...                                 # aiomysql Connection, aiosqlite Connection)
-    async with db.transaction() as raw:     # the same, inside BEGIN … COMMIT/ROLLBACK
+    async with db.connection() as conn:     # a Connection, lent for the block
+        rows = await conn.fetch("SELECT a FROM t WHERE b = $1", (3,))   # driver's placeholders
+        done = await conn.execute("UPDATE t SET a = $1", (1,))          # Executed(rowcount, id)
+    async with db.transaction() as conn:    # the same, inside BEGIN … COMMIT / ROLLBACK
         ...
-    await db.execute("UPDATE t SET a = ? WHERE id = ?", 1, "x")   # -> rows affected
-    await db.fetch_all("SELECT a, b FROM t WHERE c = ?", 3)        # -> list of tuples
-    await db.fetch_one(...) / await db.fetch_val(...)
-    db.pool_stats()       # PoolStats(size, in_use, idle, max_size): autocoder_db_pool_connections
+    conn = await db.acquire(shared=True); ...; await db.release(conn)   # the hot paths
+    await db.execute("UPDATE t SET a = ? WHERE id = ?", 1, "x")   # helpers: ``?`` placeholders
+    await db.fetch_all(...) / fetch_one(...) / fetch_val(...)
+    db.pool_stats()       # PoolStats(size, in_use, idle, max_size)
     await db.disconnect()
 
-Placeholders are ``?`` on every dialect (rewritten for the driver). Driver exceptions raised
-inside ``connection()``/``transaction()`` blocks and by the helpers leave as
-``autocoder.errors`` classes (see ``autocoder.storage.sql.errors``). The lower-level
-``acquire()``/``release(raw)``/``error(exc)`` trio is for the hottest paths, where even an
-async context manager is measurable; ``acquire_shared()``/``release_shared(raw)`` for work
-that opens no transaction (on SQLite it shares the connection), and ``mark_clean(raw)`` before
-releasing a connection that changed no session state (spares asyncpg's reset query).
+Connections: at most ``max_size`` are lent at once, to callers in the order they asked
+(``permits.FairPermits``; the drivers' own pools are not fair). A caller that gets none
+within ``timeout`` seconds fails with ``Unavailable("connection pool exhausted …")``. SQLite
+has one connection: single statements (``acquire(shared=True)``) share it, a transaction or a
+``connection()`` block has it alone (``sqlite_gate.SqliteGate``).
 
-Outage: an operation that gets no connection within ``timeout`` seconds fails with
-``Unavailable("connection pool exhausted …")``; a refused or lost connection fails with
-``Unavailable`` at once; a statement running past ``command_timeout`` fails with
-``StoreTimeout``. None of these hang, all set ``connected`` to False, and nothing needs
-restarting: the driver pools drop dead connections and open new ones on the next operation,
-so service resumes by itself when the database does. ``await db.probe()`` (or
-``db.probe_soon()`` from synchronous health code) runs ``SELECT 1`` to notice that without
-traffic. MySQL has no statement time limit in the driver: bound MySQL work yourself
-(``SqlDocumentBackend`` does, with ``command_timeout``).
+Time bound: every statement ends within ``command_timeout`` seconds. asyncpg enforces it
+itself; for aiomysql (no read timeout) and sqlite3 a ``Watchdog`` cancels the overdue wait,
+then the connection is closed (MySQL: it is mid-reply) or the statement interrupted (SQLite),
+and the caller gets ``StoreTimeout``.
 
-SQLite: one long-lived connection (WAL journal, ``synchronous=NORMAL``, a busy timeout).
-Transactions (``transaction()``, ``connection()``, ``acquire()``) have it alone; single
-statements through ``acquire_shared()`` share it. ``in_use`` is 1 while a task holds it alone.
+Errors: a driver exception leaves ``Connection`` methods, ``acquire`` and the blocks'
+BEGIN/COMMIT as an ``autocoder.errors`` class (``errors.translate``), raised from the original.
+An exception raised by the code inside a block is not touched (the transaction is rolled back).
+
+Outage: ``Unavailable`` sets ``connected`` to False and starts a background task that runs
+``SELECT 1`` (after 0.1 s, then doubling up to 1 s) until it succeeds; the drivers drop dead
+connections and open new ones, so service and ``connected`` come back by themselves when the
+database does, whether or not traffic comes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import databases
-
 from autocoder.errors import DatabaseConnectionError, StoreError, Unavailable
-from autocoder.storage.sql.dialects import (
-    DATABASES_SCHEME,
-    Dialect,
-    dialect_of,
-    run_execute,
-    run_fetch,
+from autocoder.storage.sql.dialects import Dialect, dialect_of, native
+from autocoder.storage.sql.drivers import (
+    DRIVERS,
+    Driver,
+    Executed,
+    PoolSettings,
+    SqliteDriver,
+    Target,
 )
-from autocoder.storage.sql.errors import is_driver_error, mask, pool_exhausted, translate
-from autocoder.storage.sql.lease import Lease
+from autocoder.storage.sql.errors import mask, pool_exhausted, statement_timed_out, translate
+from autocoder.storage.sql.permits import FairPermits
 from autocoder.storage.sql.sqlite_gate import SqliteGate
 from autocoder.storage.sql.watchdog import Watchdog
 
-DEFAULT_PORTS: dict[Dialect, int] = {"postgresql": 5432, "mysql": 3306, "sqlite": 0}
+T = TypeVar("T")
 
-__all__ = ["Database", "PoolStats", "open_database", "run_execute", "run_fetch"]
+__all__ = ["Connection", "Database", "Executed", "PoolStats", "open_database"]
+
+#: The background probe's first wait after an outage and its longest (seconds).
+PROBE_FIRST = 0.1
+PROBE_MAX = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +100,148 @@ def _safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc[1]}"))
 
 
+class Connection:
+    """A driver connection lent by ``Database``; every statement on it runs through ``_run``.
+
+    SQL is written in the driver's placeholder style (``dialects.placeholders`` converts from
+    ``?``); rows are the driver's (indexable by position).
+    """
+
+    __slots__ = ("_db", "_driver", "broken", "raw", "shared")
+
+    def __init__(self, db: Database, raw: Any, *, shared: bool = False) -> None:
+        self._db = db
+        self._driver = db.driver
+        self.raw = raw
+        self.shared = shared
+        #: Set when the connection's state is unknown: ``release`` closes it instead.
+        self.broken = False
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._db.dialect
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The rows of one statement."""
+        return await self._run(self._driver.fetch(self.raw, sql, params))
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row of one statement, or None."""
+        rows = await self._run(self._driver.fetch(self.raw, sql, params))
+        return rows[0] if rows else None
+
+    async def fetch_val(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row, or None."""
+        rows = await self._run(self._driver.fetch(self.raw, sql, params))
+        return rows[0][0] if rows else None
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> Executed:
+        """Run one statement that returns no rows."""
+        return await self._run(self._driver.execute(self.raw, sql, params))
+
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement once per row of ``rows``."""
+        await self._run(self._driver.execute_many(self.raw, sql, rows))
+
+    async def copy_records(
+        self, table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert ``records`` by the driver's fastest bulk path (PostgreSQL: binary COPY)."""
+        await self._run(self._driver.copy_records(self.raw, table, columns, records))
+
+    async def in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """SQLite only: ``function(sqlite3_connection, *args)`` in the connection's thread, as
+        one step (several statements with no hop back to the event loop between them)."""
+        driver = self._driver
+        if not isinstance(driver, SqliteDriver):
+            raise TypeError(f"in_thread() needs SQLite, not {self.dialect}")
+        return await self._run(driver.in_thread(self.raw, function, *args))
+
+    async def begin(self) -> None:
+        await self._run(self._driver.begin(self.raw))
+
+    async def commit(self) -> None:
+        await self._run(self._driver.commit(self.raw))
+
+    async def rollback(self) -> None:
+        await self._run(self._driver.rollback(self.raw))
+
+    async def _run(self, call: Awaitable[T]) -> T:
+        """Await one driver call: bounded in time, its exception translated (the one place)."""
+        db = self._db
+        watchdog = db.statement_watchdog
+        try:
+            if watchdog is None:
+                result = await call
+            else:
+                ticket = watchdog.begin()
+                try:
+                    result = await call
+                except asyncio.CancelledError:
+                    if not watchdog.end(ticket):
+                        raise
+                    self.broken = True
+                    self._driver.interrupt(self.raw)
+                    raise statement_timed_out(db.host_port, watchdog.limit) from None
+                watchdog.end(ticket)
+        except StoreError:
+            raise
+        except Exception as exc:
+            lost = self._driver.is_lost(self.raw)
+            if lost:
+                self.broken = True
+            raise db.error(exc, connection_lost=lost) from exc
+        db.connected = True
+        return result
+
+
+class _Lease:
+    """``async with db.connection()`` / ``db.transaction()``: a Connection for one block."""
+
+    __slots__ = ("_conn", "_db", "_reset", "_transaction")
+
+    def __init__(self, db: Database, *, transaction: bool, reset: bool) -> None:
+        self._db = db
+        self._transaction = transaction
+        self._reset = reset
+        self._conn: Connection | None = None
+
+    async def __aenter__(self) -> Connection:
+        conn = self._conn = await self._db.acquire()
+        if self._transaction:
+            try:
+                await conn.begin()
+            except BaseException:
+                conn.broken = True
+                await self._db.release(conn)
+                raise
+        return conn
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn = self._conn
+        assert conn is not None
+        try:
+            if self._transaction:
+                if exc is None:
+                    await conn.commit()
+                else:
+                    try:
+                        await conn.rollback()
+                    except BaseException:
+                        # The block's own exception is the one to report; the connection,
+                        # in an unknown transaction state, is not reused.
+                        conn.broken = True
+        except BaseException:
+            conn.broken = True
+            raise
+        finally:
+            await self._db.release(conn, reset=self._reset)
+
+
 class Database:
-    """A database reached through ``databases``, with driver-speed access to its connections."""
+    """One database, its pool of driver connections, and the one path statements take."""
 
     def __init__(
         self,
@@ -114,70 +256,51 @@ class Database:
         self.dialect: Dialect = dialect_of(url, database_type)
         if min_size < 0 or max_size < 1 or min_size > max_size:
             raise ValueError(f"invalid pool bounds min_size={min_size} max_size={max_size}")
-        _, _, rest = url.partition(":")
-        self._url = f"{DATABASES_SCHEME[self.dialect]}:{rest}"
-        parts = urlsplit(url)
-        self._password = parts.password
+        self.target = Target.parse(url, self.dialect)
+        self._password = self.target.password
         self.safe_url = _safe_url(url)
-        if self.dialect == "sqlite":
-            self.host_port = databases.DatabaseURL(self._url).database or ":memory:"
-        else:
-            host = parts.hostname or "localhost"
-            self.host_port = f"{host}:{parts.port or DEFAULT_PORTS[self.dialect]}"
+        self.host_port = self.target.where
         self.min_size = min_size
         self.max_size = 1 if self.dialect == "sqlite" else max_size
         self.timeout = timeout
         self.command_timeout = command_timeout
         self.connected = False
-        self._db: databases.Database | None = None
-        self._pool: Any = None
-        self._sqlite_holder: Any = None
-        self._sqlite: Any = None
+        self._settings = PoolSettings(
+            min_size=min(min_size, self.max_size),
+            max_size=self.max_size,
+            connect_timeout=timeout,
+            command_timeout=command_timeout,
+        )
+        self.driver: Driver = DRIVERS[self.dialect](self.target, self._settings)
+        #: Bounds statements the driver does not bound itself (aiomysql, sqlite3).
+        self.statement_watchdog = (
+            Watchdog(command_timeout)
+            if command_timeout and not self.driver.bounds_statements
+            else None
+        )
+        self._sqlite = self.dialect == "sqlite"
+        self._permits = FairPermits(self.max_size)
         self._gate = SqliteGate()
-        self._clean: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._probe: asyncio.Task[bool] | None = None
         self._waits = Watchdog(timeout)
-        #: Connections lent or promised (at most ``max_size``): below it, one is free now.
-        self._lent = 0
+        self._open = False
+        self._prober: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"Database({self.safe_url!r})"
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def _options(self) -> dict[str, Any]:
-        if self.dialect == "postgresql":
-            return {
-                "min_size": self.min_size,
-                "max_size": self.max_size,
-                "timeout": self.timeout,  # connect timeout of each new connection
-                "command_timeout": self.command_timeout,
-                "reset": self._reset_session,
-            }
-        if self.dialect == "mysql":
-            return {
-                "min_size": self.min_size,
-                "max_size": self.max_size,
-                "connect_timeout": self.timeout,
-                "charset": "utf8mb4",
-            }
-        return {}
-
     async def connect(self) -> None:
         """Open the pool (or SQLite's connection); ``DatabaseConnectionError`` when unreachable."""
-        if self._db is not None:
+        if self._open:
             return
-        db = databases.Database(self._url, **self._options())
+        driver = self.driver = DRIVERS[self.dialect](self.target, self._settings)
         try:
-            if self.dialect == "sqlite" and self.host_port != ":memory:":
-                # Fail here, not in aiosqlite: its thread outlives a failed open.
-                sqlite3.connect(self.host_port).close()
             async with asyncio.timeout(self.timeout + 1.0):
-                await db.connect()
-                if self.dialect == "sqlite":
-                    await self._open_sqlite(db)
+                await driver.open()
         except (Exception, TimeoutError) as exc:
-            await self._discard(db)
+            with suppress(Exception):  # closing what failed to open: the open error is told
+                await driver.close(self.timeout)
             cause = mask(str(exc) or type(exc).__name__, self._password)
             what = (
                 "open SQLite database"
@@ -185,195 +308,144 @@ class Database:
                 else f"connect to {self.dialect} at"
             )
             raise DatabaseConnectionError(f"cannot {what} {self.host_port}: {cause}") from exc
-        self._db = db
-        self._pool = getattr(db._backend, "_pool", None)
+        self._open = True
         self.connected = True
-
-    async def _open_sqlite(self, db: databases.Database) -> None:
-        holder = db._backend.connection()
-        await holder.acquire()
-        self._sqlite_holder = holder
-        raw = holder.raw_connection
-        await raw.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-        delay = 0.005
-        while True:  # switching to WAL wants the file alone and skips the busy handler
-            try:
-                await raw.execute("PRAGMA journal_mode=WAL")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc):
-                    raise
-                await asyncio.sleep(delay)  # bounded by connect()'s time limit
-                delay = min(delay * 2, 0.2)
-        await raw.execute("PRAGMA synchronous=NORMAL")
-        self._sqlite = raw
-
-    async def _discard(self, db: databases.Database) -> None:
-        try:
-            if self._sqlite_holder is not None:
-                await self._sqlite_holder.release()
-            if db.is_connected:
-                await db.disconnect()
-        except Exception:  # closing after a failure: nothing more to report
-            pass
-        finally:
-            self._sqlite_holder = None
-            self._sqlite = None
 
     async def disconnect(self) -> None:
         """Close every connection. Safe to call twice and after a failed ``connect``."""
-        db, self._db, self._pool = self._db, None, None
+        was_open, self._open = self._open, False
         self.connected = False
         await self._waits.close()
-        if self._probe is not None:
-            self._probe.cancel()
-            await asyncio.wait([self._probe])
-            self._probe = None
-        if db is not None:
-            await self._discard(db)
+        if self.statement_watchdog is not None:
+            await self.statement_watchdog.close()
+        prober, self._prober = self._prober, None
+        if prober is not None:
+            prober.cancel()
+            await asyncio.wait([prober])
+        if was_open:
+            await self.driver.close(self.timeout)
 
     # -- connections -----------------------------------------------------------------------
 
-    async def acquire(self) -> Any:
-        """A driver connection, within ``timeout``; hand it back with ``release``."""
-        if self._db is None:
+    async def acquire(self, *, shared: bool = False) -> Connection:
+        """A Connection within ``timeout`` (first come, first served); give it back with
+        ``release``. ``shared``: for single statements outside a transaction (on SQLite they
+        share the connection; elsewhere this changes nothing)."""
+        if not self._open:
             raise Unavailable(f"database {self.host_port} is not connected")
+        if self._sqlite:
+            try:
+                if shared:
+                    await self._gate.share(self.timeout)
+                else:
+                    await self._gate.take(self.timeout)
+            except TimeoutError as exc:
+                raise self._exhausted() from exc
+            return Connection(self, await self.driver.acquire(), shared=shared)
+        permits = self._permits
+        if not permits.take_nowait():
+            await self._wait_for_permit()
         try:
-            if self.dialect == "sqlite":
-                await self._gate.take(self.timeout)
-                return self._sqlite
-            if self._lent < self.max_size:  # one is free now: no wait to bound
-                self._lent += 1
-                try:
-                    return await self._pool.acquire()
-                except BaseException:
-                    self._lent -= 1
-                    raise
-            raw = await self._wait_for_connection()
-            self._lent += 1
-            return raw
-        except TimeoutError as exc:
-            self.connected = False
-            raise pool_exhausted(self.host_port, self.max_size, self.timeout) from exc
-        except Exception as exc:
-            if not is_driver_error(exc):
-                raise
-            raise self.error(exc) from exc
+            raw = await self.driver.acquire()
+        except BaseException as exc:
+            permits.give()
+            if isinstance(exc, Exception):
+                raise self.error(exc) from exc
+            raise
+        return Connection(self, raw)
 
-    async def _wait_for_connection(self) -> Any:
-        # Bounded by the watchdog (one task for every waiter) rather than a timer per wait.
+    async def _wait_for_permit(self) -> None:
+        # Bounded by a watchdog (one task for every waiter) rather than a timer per wait.
         ticket = self._waits.begin()
         try:
-            raw = await self._pool.acquire()
+            await self._permits.take()
         except asyncio.CancelledError:
             if self._waits.end(ticket):
-                raise TimeoutError() from None
+                raise self._exhausted() from None
             raise
         self._waits.end(ticket)
-        return raw
 
-    async def acquire_shared(self) -> Any:
-        """Like ``acquire``, for work that opens no transaction (single statements).
+    def _exhausted(self) -> Unavailable:
+        self._outage()
+        return pool_exhausted(self.host_port, self.max_size, self.timeout)
 
-        On SQLite such work shares the one connection (aiosqlite queues the statements) and
-        only waits while a transaction holds it; elsewhere this is ``acquire``. Hand it back
-        with ``release_shared``.
-        """
-        if self.dialect != "sqlite" or self._db is None:
-            return await self.acquire()
-        try:
-            await self._gate.share(self.timeout)
-        except TimeoutError as exc:
-            self.connected = False
-            raise pool_exhausted(self.host_port, self.max_size, self.timeout) from exc
-        return self._sqlite
-
-    async def release_shared(self, raw: Any) -> None:
-        """Give back a connection from ``acquire_shared``."""
-        if self.dialect != "sqlite":
-            await self.release(raw)
-            return
-        self._gate.unshare()
-
-    async def release(self, raw: Any) -> None:
-        """Give back a connection from ``acquire``."""
-        if self.dialect == "sqlite":
-            self._gate.give()
-            return
-        try:
-            if self.dialect == "postgresql":
-                await self._pool.release(raw)
+    async def release(self, conn: Connection, *, reset: bool = False) -> None:
+        """Give back a Connection from ``acquire``. ``reset``: it may have changed session
+        state (settings, locks), so return it to a new connection's state (PostgreSQL)."""
+        if self._sqlite:
+            if conn.shared:
+                self._gate.unshare()
             else:
-                self._pool.release(raw)
-        finally:  # counted until the pool has it back (so acquire never waits unbounded)
-            self._lent -= 1
-
-    def mark_clean(self, raw: Any) -> None:
-        """Promise that ``raw`` (before ``release``) changed no session state.
-
-        asyncpg resets every connection given back to its pool with a query (``RESET ALL``,
-        ``UNLISTEN *`` …): a second round trip per operation. Code that only ran plain
-        statements outside a transaction marks the connection clean to skip it; connections
-        lent through ``connection()``/``transaction()`` are always reset.
-        """
-        if self.dialect == "postgresql":
-            self._clean.add(getattr(raw, "_con", raw))
-
-    async def _reset_session(self, con: Any) -> None:
-        if con in self._clean:
-            self._clean.discard(con)
+                self._gate.give()
             return
-        query = con.get_reset_query()
-        if query:
-            await con.execute(query)
+        driver = self.driver
+        try:
+            if conn.broken:
+                driver.discard(conn.raw)
+            await driver.release(conn.raw, reset=reset and not conn.broken)
+        except Exception as exc:
+            # The operation's outcome stands; the driver drops this connection and opens
+            # another. An outage seen here is recorded like any other.
+            self.error(exc, connection_lost=True)
+        finally:
+            self._permits.give()
 
-    def error(self, exc: BaseException) -> StoreError:
+    def connection(self, *, reset: bool = True) -> _Lease:
+        """``async with db.connection() as conn``: a Connection for the block. ``reset=False``
+        when the block only runs plain statements (spares PostgreSQL a reset round trip)."""
+        return _Lease(self, transaction=False, reset=reset)
+
+    def transaction(self) -> _Lease:
+        """``async with db.transaction() as conn``: committed on exit, rolled back on error."""
+        return _Lease(self, transaction=True, reset=True)
+
+    def error(self, exc: BaseException, *, connection_lost: bool = False) -> StoreError:
         """``exc`` as an ``autocoder.errors`` class; an outage also marks ``connected`` False."""
-        if isinstance(exc, StoreError):
-            error = exc
-        else:
-            error = translate(exc, self.host_port, self._password)
+        error = translate(exc, self.host_port, self._password, connection_lost=connection_lost)
         if isinstance(error, Unavailable):
-            self.connected = False
+            self._outage()
         return error
 
-    def connection(self) -> Lease:
-        """``async with db.connection() as raw``: a driver connection, errors translated."""
-        return Lease(self, transaction=False)
+    # -- outage and recovery ---------------------------------------------------------------
 
-    def transaction(self) -> Lease:
-        """``async with db.transaction() as raw``: committed on exit, rolled back on error."""
-        return Lease(self, transaction=True)
+    def _outage(self) -> None:
+        self.connected = False
+        if not self._open or (self._prober is not None and not self._prober.done()):
+            return
+        try:
+            self._prober = asyncio.get_running_loop().create_task(self._probe_until_back())
+        except RuntimeError:  # no running loop: nothing to probe with
+            self._prober = None
+
+    async def _probe_until_back(self) -> None:
+        delay = PROBE_FIRST
+        while self._open and not self.connected:
+            await asyncio.sleep(delay)
+            await self.probe()
+            delay = min(delay * 2, PROBE_MAX)
 
     async def probe(self) -> bool:
         """Ask the database ``SELECT 1``; updates and returns ``connected`` (never raises)."""
-        if self._db is None:
+        if not self._open:
             return False
-        with suppress(StoreError):
-            async with self.connection() as raw:
-                await run_fetch(raw, self.dialect, "SELECT 1", ())
-        return self.connected
-
-    def probe_soon(self) -> None:
-        """Start ``probe()`` in the background unless one runs (health checks call this)."""
-        if self._probe is not None and not self._probe.done():
-            return
         try:
-            self._probe = asyncio.get_running_loop().create_task(self.probe())
-        except RuntimeError:  # no running loop: nothing to probe with
-            self._probe = None
+            conn = await self.acquire(shared=True)
+            try:
+                await conn.fetch("SELECT 1")
+            finally:
+                await self.release(conn)
+        except StoreError:
+            pass  # connected is False: the background probe tries again
+        return self.connected
 
     def pool_stats(self) -> PoolStats:
         """Open, lent-out and idle connections (all zero while disconnected)."""
-        if self._db is None:
+        if not self._open:
             return PoolStats(0, 0, 0, self.max_size)
-        if self.dialect == "sqlite":
+        if self._sqlite:
             in_use = 1 if self._gate.taken else 0
             return PoolStats(1, in_use, 1 - in_use, 1)
-        if self.dialect == "postgresql":
-            size, idle = self._pool.get_size(), self._pool.get_idle_size()
-        else:
-            size, idle = self._pool.size, self._pool.freesize
+        size, idle = self.driver.sizes()
         return PoolStats(size, size - idle, idle, self.max_size)
 
     @property
@@ -388,13 +460,15 @@ class Database:
 
     async def execute(self, sql: str, *params: Any) -> int:
         """Run one statement on its own connection; returns the rows it affected."""
-        async with self.connection() as raw:
-            return await run_execute(raw, self.dialect, sql, params)
+        async with self.connection() as conn:
+            done = await conn.execute(native(sql, self.dialect, params), params)
+        return done.rowcount
 
     async def fetch_all(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """Every row of a query, as tuples."""
-        async with self.connection() as raw:
-            return await run_fetch(raw, self.dialect, sql, params)
+        async with self.connection() as conn:
+            rows = await conn.fetch(native(sql, self.dialect, params), params)
+        return [tuple(row) for row in rows]
 
     async def fetch_one(self, sql: str, *params: Any) -> tuple[Any, ...] | None:
         """The first row of a query, or None."""

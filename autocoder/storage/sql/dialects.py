@@ -6,8 +6,9 @@
   ``[A-Za-z_][A-Za-z0-9_]{0,62}`` and quoted, so no input reaches SQL as text.
 - ``placeholders``: SQL written with ``?`` placeholders in the driver's own style
   (``$1`` for asyncpg, ``%s`` for aiomysql, ``?`` for sqlite3), cached.
-- ``run_execute`` / ``run_fetch`` / ``begin`` / ``commit`` / ``rollback``: the same few calls
-  on an asyncpg, aiomysql or aiosqlite connection.
+- ``native``: the same, leaving SQL without parameters as written.
+
+The driver calls themselves are in ``drivers``.
 """
 
 from __future__ import annotations
@@ -32,14 +33,12 @@ SCHEMES: dict[str, Dialect] = {
     "sqlite": "sqlite",
 }
 
-#: The ``databases`` URL scheme of each dialect.
-DATABASES_SCHEME: dict[Dialect, str] = {
-    "postgresql": "postgresql",
-    "mysql": "mysql",
-    "sqlite": "sqlite",
-}
-
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def scheme_dialect(url: str) -> Dialect | None:
+    """The dialect ``url``'s scheme names (``postgresql+asyncpg://`` → postgresql), if any."""
+    return SCHEMES.get(urlsplit(url).scheme.lower().split("+", 1)[0])
 
 
 def dialect_of(url: str, database_type: str | None = None) -> Dialect:
@@ -95,63 +94,7 @@ def placeholders(sql: str, dialect: Dialect) -> str:
     return sql
 
 
-async def begin(raw: Any, dialect: Dialect) -> Any:
-    """Open a transaction on a driver connection; returns what ``commit``/``rollback`` need."""
-    if dialect == "postgresql":
-        tx = raw.transaction()
-        await tx.start()
-        return tx
-    if dialect == "mysql":
-        await raw.begin()
-        return None
-    await raw.execute("BEGIN IMMEDIATE")
-    return None
-
-
-async def commit(raw: Any, dialect: Dialect, tx: Any) -> None:
-    """Commit the transaction ``begin`` opened."""
-    if dialect == "postgresql":
-        await tx.commit()
-    elif dialect == "mysql":
-        await raw.commit()
-    else:
-        await raw.execute("COMMIT")
-
-
-async def rollback(raw: Any, dialect: Dialect, tx: Any) -> None:
-    """Roll back the transaction ``begin`` opened."""
-    if dialect == "postgresql":
-        await tx.rollback()
-    elif dialect == "mysql":
-        await raw.rollback()
-    else:
-        await raw.execute("ROLLBACK")
-
-
-async def run_execute(raw: Any, dialect: Dialect, sql: str, params: Sequence[Any]) -> int:
-    """Run one statement with ``?`` placeholders on a driver connection; rows affected."""
-    if dialect == "postgresql":
-        status: str = await raw.execute(placeholders(sql, dialect), *params)
-        last = status.rsplit(" ", 1)[-1]
-        return int(last) if last.isdigit() else 0
-    if dialect == "mysql":
-        async with raw.cursor() as cursor:
-            return int(await cursor.execute(placeholders(sql, dialect), tuple(params)))
-    cursor = await raw.execute(sql, tuple(params))
-    count = int(cursor.rowcount)
-    await cursor.close()
-    return count
-
-
-async def run_fetch(
-    raw: Any, dialect: Dialect, sql: str, params: Sequence[Any]
-) -> list[tuple[Any, ...]]:
-    """Rows of one query with ``?`` placeholders on a driver connection, as tuples."""
-    if dialect == "postgresql":
-        rows = await raw.fetch(placeholders(sql, dialect), *params)
-        return [tuple(row) for row in rows]
-    if dialect == "mysql":
-        async with raw.cursor() as cursor:
-            await cursor.execute(placeholders(sql, dialect), tuple(params))
-            return [tuple(row) for row in await cursor.fetchall()]
-    return [tuple(row) for row in await raw.execute_fetchall(sql, tuple(params))]
+def native(sql: str, dialect: Dialect, params: Sequence[Any]) -> str:
+    """``sql`` (``?`` placeholders) as the driver takes it: converted when ``params`` are given;
+    without parameters it goes as written (so a MySQL ``%`` stays a ``%``)."""
+    return placeholders(sql, dialect) if params else sql

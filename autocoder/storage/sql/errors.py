@@ -1,41 +1,39 @@
 """Driver exceptions become ``autocoder.errors`` classes here, and nowhere else.
 
-Every database call of the storage layer runs inside ``translate_errors(target, secret)``; an
-exception of asyncpg, aiomysql/pymysql, sqlite3/aiosqlite or the socket layer leaves it as:
+Every call into a driver runs in ``autocoder.storage.sql.database`` (the one execution path),
+and an exception it raises leaves through ``translate()``: a lookup in the tables below, by the
+code the driver gives where it gives one, else by exception class. No message text is read.
 
-==========================================  =================  ================================
-driver exception                            becomes            why
-==========================================  =================  ================================
-unique violation (asyncpg 23505, MySQL      ``Conflict``       the id / a unique key is taken
-1062/1586, sqlite ``UNIQUE``/``PRIMARY
-KEY`` constraint)
-refused, reset or lost connections,         ``Unavailable``    the database is down or
-``OSError``, asyncpg connection and                            unreachable; retrying later
-shutdown errors, MySQL 2002/2003/2006/                         may work
-2013/1040/1053, a closed driver
-connection, deadlocks and serialization
-failures, sqlite ``database is locked``
-a pool that gives no connection in time     ``Unavailable``    "connection pool exhausted"
-a value the column cannot hold (a string    ``ValidationFailed``  the data, not the database, is
-too long, ``\u0000`` in PostgreSQL text,                        at fault: a ``validation_error``
-MySQL 1406/1366/3140)
-statement timeout (asyncpg 57014 /          ``StoreTimeout``   the statement ran too long
-``command_timeout``, MySQL 3024/1969/
-1205)
-anything else                               ``InternalError``  a bug or an unexpected state
-==========================================  =================  ================================
+==========================  ===============================================  =================
+driver                      looked up by                                     tables
+==========================  ===============================================  =================
+asyncpg (PostgreSQL)        SQLSTATE (the exact code, then its class, the    ``PG_SQLSTATE``
+                            first two characters), else the class
+aiomysql / pymysql (MySQL,  the MySQL error number, else the class           ``MYSQL_ERRNO``
+MariaDB)
+sqlite3 (SQLite)            ``sqlite_errorcode`` (the extended code, then    ``SQLITE_CODE``
+                            the primary one), else the class
+every driver                the class, nearest in its MRO first              ``CLASSES``
+==========================  ===============================================  =================
 
-Each is raised ``from`` the driver's exception, and its message never contains the password
-(``secret`` is masked wherever it appears). ``autocoder.errors`` classes pass through untouched.
-``MAPPED`` lists every driver class handled, for tests and documentation.
+What the classes mean to a caller: ``Conflict`` (a key is taken), ``ValidationFailed`` (a value
+the column cannot hold), ``StoreTimeout`` (a statement ran past its bound), ``Unavailable``
+(the database is down, unreachable, restarting, out of connections, or the transaction lost a
+race and may be retried), ``InternalError`` (anything else: a bug or an unexpected state).
+
+One fact is not in the exception: whether the connection died with it. asyncpg reports
+"connection is closed" and "another operation is in progress" as the same ``InterfaceError``,
+and aiomysql raises whatever its stream raised; so the caller passes ``connection_lost``
+(asked of the driver's connection, never of the message) and a failure that would otherwise be
+``InternalError`` is then ``Unavailable``.
+
+Each error is raised ``from`` the driver's exception, and its message never contains the
+password (``secret`` is masked wherever it appears). ``autocoder.errors`` classes pass through.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import asyncpg
 import pymysql  # type: ignore[import-untyped]
@@ -50,53 +48,133 @@ from autocoder.errors import (
     ValidationFailed,
 )
 
-_PG_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.CannotConnectNowError,  # 57P03: starting up / shutting down
-    asyncpg.AdminShutdownError,  # 57P01: pg_terminate_backend, server stop
-    asyncpg.CrashShutdownError,
-    asyncpg.TooManyConnectionsError,  # 53300
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    # "cannot switch to state N; another operation is in progress": asyncpg's protocol state
-    # after the server killed the connection mid-operation (seen after pg_terminate_backend).
-    asyncpg.InternalClientError,
-)
+Kind = type[StoreError]
 
-#: MySQL/MariaDB error numbers of a connection that failed or went away, or a retryable clash.
-MYSQL_UNAVAILABLE = frozenset({1040, 1053, 1213, 2002, 2003, 2005, 2006, 2013, 2014, 2055})
-#: MySQL/MariaDB error numbers of a statement stopped by a time limit (1205: lock wait).
-MYSQL_TIMEOUT = frozenset({1028, 1205, 1969, 3024})
-#: MySQL/MariaDB error numbers of a duplicate key.
-MYSQL_DUPLICATE = frozenset({1062, 1586})
-
-_PG_BAD_VALUE: tuple[type[BaseException], ...] = (
-    asyncpg.UntranslatableCharacterError,  # 22P05: \u0000 in jsonb/text
-    asyncpg.StringDataRightTruncationError,  # 22001: longer than VARCHAR(n)
-    asyncpg.CharacterNotInRepertoireError,  # 22021
-)
-#: MySQL/MariaDB error numbers of a value the column cannot hold.
-MYSQL_BAD_VALUE = frozenset({1366, 1406, 3140})
-
-#: Every driver exception class this module maps to something other than ``InternalError``.
-MAPPED: dict[type[BaseException], type[StoreError]] = {
-    asyncpg.UniqueViolationError: Conflict,
-    asyncpg.QueryCanceledError: StoreTimeout,
-    **dict.fromkeys(_PG_UNAVAILABLE, Unavailable),
-    **dict.fromkeys(_PG_BAD_VALUE, ValidationFailed),
-    asyncpg.InterfaceError: Unavailable,  # "connection is closed" (else InternalError)
-    pymysql.err.IntegrityError: Conflict,  # errno 1062/1586 (else InternalError)
-    pymysql.err.OperationalError: Unavailable,  # MYSQL_UNAVAILABLE (MYSQL_TIMEOUT: timeout)
-    pymysql.err.InterfaceError: Unavailable,
-    pymysql.err.DataError: ValidationFailed,  # MYSQL_BAD_VALUE (else InternalError)
-    sqlite3.IntegrityError: Conflict,  # UNIQUE / PRIMARY KEY constraint (else InternalError)
-    sqlite3.OperationalError: Unavailable,  # locked / busy / cannot open (else InternalError)
-    sqlite3.ProgrammingError: Unavailable,  # "Cannot operate on a closed database"
-    ConnectionError: Unavailable,
-    OSError: Unavailable,
-    asyncio.TimeoutError: StoreTimeout,
+#: PostgreSQL SQLSTATE → error; five characters for one code, two for a whole class.
+PG_SQLSTATE: dict[str, Kind] = {
+    "23505": Conflict,  # unique_violation
+    "57014": StoreTimeout,  # query_canceled: statement_timeout, or asyncpg's command_timeout
+    "55P03": StoreTimeout,  # lock_not_available: lock_timeout
+    "57P01": Unavailable,  # admin_shutdown: server stop, pg_terminate_backend
+    "57P02": Unavailable,  # crash_shutdown
+    "57P03": Unavailable,  # cannot_connect_now: starting up / shutting down
+    "08": Unavailable,  # connection exceptions
+    "53": Unavailable,  # insufficient resources: too many connections, disk full
+    "40": Unavailable,  # transaction rollback: deadlock, serialization failure (retry)
+    "22": ValidationFailed,  # data exceptions: a value the column cannot hold
 }
+
+#: MySQL / MariaDB error number → error.
+MYSQL_ERRNO: dict[int, Kind] = {
+    1062: Conflict,  # ER_DUP_ENTRY
+    1586: Conflict,  # ER_DUP_ENTRY_WITH_KEY_NAME
+    1366: ValidationFailed,  # ER_TRUNCATED_WRONG_VALUE_FOR_FIELD (bad value, strict mode)
+    1406: ValidationFailed,  # ER_DATA_TOO_LONG
+    3140: ValidationFailed,  # ER_INVALID_JSON_TEXT
+    1028: StoreTimeout,  # ER_FILSORT_ABORT
+    1205: StoreTimeout,  # ER_LOCK_WAIT_TIMEOUT
+    1317: StoreTimeout,  # ER_QUERY_INTERRUPTED (KILL QUERY)
+    1969: StoreTimeout,  # ER_STATEMENT_TIMEOUT (MariaDB max_statement_time)
+    3024: StoreTimeout,  # ER_QUERY_TIMEOUT (MySQL max_execution_time)
+    1040: Unavailable,  # ER_CON_COUNT_ERROR: too many connections
+    1053: Unavailable,  # ER_SERVER_SHUTDOWN
+    1152: Unavailable,  # ER_ABORTING_CONNECTION
+    1158: Unavailable,  # ER_NET_READ_ERROR
+    1159: Unavailable,  # ER_NET_READ_INTERRUPTED
+    1160: Unavailable,  # ER_NET_ERROR_ON_WRITE
+    1161: Unavailable,  # ER_NET_WRITE_INTERRUPTED
+    1213: Unavailable,  # ER_LOCK_DEADLOCK (retry)
+    1927: Unavailable,  # ER_CONNECTION_KILLED (MariaDB)
+    4031: Unavailable,  # ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8)
+    2002: Unavailable,  # CR_CONNECTION_ERROR
+    2003: Unavailable,  # CR_CONN_HOST_ERROR
+    2005: Unavailable,  # CR_UNKNOWN_HOST
+    2006: Unavailable,  # CR_SERVER_GONE_ERROR
+    2013: Unavailable,  # CR_SERVER_LOST
+    2014: Unavailable,  # CR_COMMANDS_OUT_OF_SYNC (a connection cut mid-statement)
+    2055: Unavailable,  # CR_SERVER_LOST_EXTENDED
+}
+
+#: SQLite result code → error; extended codes (above 255) before primary ones.
+SQLITE_CODE: dict[int, Kind] = {
+    1555: Conflict,  # SQLITE_CONSTRAINT_PRIMARYKEY
+    2067: Conflict,  # SQLITE_CONSTRAINT_UNIQUE
+    5: Unavailable,  # SQLITE_BUSY: another process holds the lock past busy_timeout
+    6: Unavailable,  # SQLITE_LOCKED
+    10: Unavailable,  # SQLITE_IOERR
+    13: Unavailable,  # SQLITE_FULL
+    14: Unavailable,  # SQLITE_CANTOPEN
+    9: StoreTimeout,  # SQLITE_INTERRUPT: stopped by the statement time bound
+    18: ValidationFailed,  # SQLITE_TOOBIG
+    20: ValidationFailed,  # SQLITE_MISMATCH
+}
+
+#: Exception class → error, for exceptions without a code (or a code none of the above has).
+#: Looked up along the exception's MRO, so the nearest class listed wins.
+CLASSES: dict[type[BaseException], Kind] = {
+    # asyncpg: server errors carry a SQLSTATE; these are the client side's own.
+    asyncpg.PostgresError: InternalError,
+    asyncpg.InterfaceError: InternalError,  # misuse; Unavailable when the connection is gone
+    asyncpg.InternalClientError: Unavailable,  # protocol state after the server cut it off
+    asyncpg.exceptions.OutdatedSchemaCacheError: InternalError,
+    asyncpg.exceptions.TargetServerAttributeNotMatched: Unavailable,
+    # pymysql (aiomysql raises its classes): numbers above, classes for the rest.
+    pymysql.err.MySQLError: InternalError,
+    pymysql.err.InterfaceError: Unavailable,  # a closed connection (number 0)
+    # sqlite3: codes above, classes for the rest.
+    sqlite3.Error: InternalError,
+    sqlite3.Warning: InternalError,  # not a Python Warning: raised, on misuse
+    # the socket layer under every driver, and the drivers' own time limits
+    ConnectionError: Unavailable,
+    OSError: Unavailable,  # refused, reset, no route, DNS failure
+    TimeoutError: StoreTimeout,  # asyncpg command_timeout, connect timeouts
+}
+
+
+def _pg_kind(exc: asyncpg.PostgresError) -> Kind | None:
+    code = getattr(exc, "sqlstate", None)
+    if not isinstance(code, str):
+        return None
+    return PG_SQLSTATE.get(code) or PG_SQLSTATE.get(code[:2])
+
+
+def _mysql_kind(exc: pymysql.err.MySQLError) -> Kind | None:
+    args = exc.args
+    if args and isinstance(args[0], int):
+        return MYSQL_ERRNO.get(args[0])
+    return None
+
+
+def _sqlite_kind(exc: sqlite3.Error) -> Kind | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return None
+    return SQLITE_CODE.get(code) or SQLITE_CODE.get(code & 0xFF)
+
+
+def class_kind(cls: type[BaseException]) -> Kind | None:
+    """The error ``CLASSES`` gives exception class ``cls`` (nearest listed base), if any."""
+    for base in cls.__mro__:
+        kind = CLASSES.get(base)
+        if kind is not None:
+            return kind
+    return None
+
+
+def classify(exc: BaseException, *, connection_lost: bool = False) -> Kind:
+    """The ``autocoder.errors`` class a driver exception stands for."""
+    kind: Kind | None = None
+    if isinstance(exc, asyncpg.PostgresError):
+        kind = _pg_kind(exc)
+    elif isinstance(exc, pymysql.err.MySQLError):
+        kind = _mysql_kind(exc)
+    elif isinstance(exc, sqlite3.Error):
+        kind = _sqlite_kind(exc)
+    if kind is None:
+        kind = class_kind(type(exc)) or InternalError
+    if kind is InternalError and connection_lost:
+        return Unavailable
+    return kind
 
 
 def mask(text: str, secret: str | None) -> str:
@@ -106,74 +184,31 @@ def mask(text: str, secret: str | None) -> str:
     return text
 
 
-def _errno(exc: BaseException) -> int | None:
-    args = getattr(exc, "args", ())
-    if args and isinstance(args[0], int):
-        return args[0]
-    return None
-
-
-def classify(exc: BaseException) -> type[StoreError]:
-    """The ``autocoder.errors`` class a driver exception stands for."""
-    if isinstance(exc, asyncpg.UniqueViolationError):
-        return Conflict
-    if isinstance(exc, asyncpg.QueryCanceledError):
-        return StoreTimeout
-    if isinstance(exc, _PG_UNAVAILABLE):
-        return Unavailable
-    if isinstance(exc, _PG_BAD_VALUE):
-        return ValidationFailed
-    if isinstance(exc, asyncpg.InterfaceError):
-        closed = "closed" in str(exc) or "not connected" in str(exc)
-        return Unavailable if closed else InternalError
-    if isinstance(exc, pymysql.err.IntegrityError):
-        return Conflict if _errno(exc) in MYSQL_DUPLICATE else InternalError
-    if isinstance(exc, pymysql.err.InterfaceError):
-        return Unavailable
-    if isinstance(exc, pymysql.err.MySQLError):
-        number = _errno(exc)
-        if number in MYSQL_BAD_VALUE:
-            return ValidationFailed
-        if number in MYSQL_TIMEOUT:
-            return StoreTimeout
-        if number in MYSQL_UNAVAILABLE:
-            return Unavailable
-        return InternalError
-    if isinstance(exc, sqlite3.IntegrityError):
-        text = str(exc)
-        return Conflict if "UNIQUE" in text or "PRIMARY KEY" in text else InternalError
-    if isinstance(exc, sqlite3.OperationalError):
-        text = str(exc).lower()
-        gone = ("locked", "busy", "unable to open", "disk i/o")
-        return Unavailable if any(word in text for word in gone) else InternalError
-    if isinstance(exc, sqlite3.ProgrammingError):
-        return Unavailable if "closed" in str(exc) else InternalError
-    if isinstance(exc, TimeoutError):  # before OSError, its base class
-        return StoreTimeout
-    if isinstance(exc, OSError):  # ConnectionRefusedError, resets, DNS failures
-        return Unavailable
-    if type(exc) is ValueError and "connection" in str(exc).lower():
-        return Unavailable
-    return InternalError
-
-
-_WORDS: dict[type[StoreError], str] = {
-    Conflict: "conflict",
+_WORDS: dict[Kind, str] = {
     Unavailable: "database unavailable",
     StoreTimeout: "statement timed out",
     InternalError: "database error",
 }
 
 
-def translate(exc: BaseException, target: str, secret: str | None = None) -> StoreError:
-    """The ``autocoder.errors`` exception for ``exc``; ``target`` (host:port) names the database."""
-    kind = classify(exc)
+def translate(
+    exc: BaseException, target: str, secret: str | None = None, *, connection_lost: bool = False
+) -> StoreError:
+    """The ``autocoder.errors`` exception for ``exc``; ``target`` (host:port) names the database.
+
+    An ``autocoder.errors`` exception is returned as it is.
+    """
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, AutocoderError):  # not a store error: nothing a reply can carry
+        return InternalError(mask(str(exc), secret))
+    kind = classify(exc, connection_lost=connection_lost)
     detail = mask(str(exc) or type(exc).__name__, secret)
     if kind is Conflict:
         return Conflict(f"a record with this key exists ({detail})")
     if kind is ValidationFailed:
         return ValidationFailed(f"a value cannot be stored: {detail}")
-    return kind(f"{_WORDS[kind]} at {target}: {detail}")
+    return kind(f"{_WORDS.get(kind, 'database error')} at {target}: {detail}")
 
 
 def pool_exhausted(target: str, max_size: int, timeout: float) -> Unavailable:
@@ -184,33 +219,6 @@ def pool_exhausted(target: str, max_size: int, timeout: float) -> Unavailable:
     )
 
 
-_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    pymysql.err.MySQLError,
-    sqlite3.Error,
-    OSError,
-    TimeoutError,
-)
-
-
-def is_driver_error(exc: BaseException) -> bool:
-    """Whether ``exc`` came from a database driver or the connection under it."""
-    if isinstance(exc, AutocoderError):
-        return False
-    if isinstance(exc, _DRIVER_ERRORS):
-        return True
-    # aiosqlite raises ValueError("no active connection" / "Connection closed") when closed.
-    return type(exc) is ValueError and "connection" in str(exc).lower()
-
-
-@contextmanager
-def translate_errors(target: str, secret: str | None = None) -> Iterator[None]:
-    """Run a block, re-raising driver exceptions as ``autocoder.errors`` classes."""
-    try:
-        yield
-    except Exception as exc:
-        if not is_driver_error(exc):
-            raise
-        raise translate(exc, target, secret) from exc
+def statement_timed_out(target: str, limit: float) -> StoreTimeout:
+    """The error of a statement stopped by the time bound (MySQL, SQLite)."""
+    return StoreTimeout(f"statement timed out at {target}: it ran past {limit:g}s")

@@ -1,7 +1,7 @@
 """Who may use SQLite's one connection: single statements together, a transaction alone.
 
-autocoder keeps one long-lived aiosqlite connection per SQLite database (so WAL and
-``synchronous=NORMAL`` hold, and no thread is started per call). aiosqlite runs the
+autocoder keeps one long-lived sqlite3 connection per SQLite database (so WAL and
+``synchronous=NORMAL`` hold, and no thread is started per call). ``SqliteThread`` runs the
 connection's statements one after another in its thread, so single statements from many tasks
 can be queued on it at once; but a transaction must have it alone, or another task's statement
 would land inside it. ``SqliteGate`` is that rule: ``share()``/``unshare()`` around a single

@@ -1,31 +1,38 @@
-"""Calls into aiosqlite's thread, gathered into batches while the thread is busy.
+"""One SQLite connection in a thread of its own, its calls gathered into batches.
 
-aiosqlite runs each call (``execute``, ``fetchall`` …) in its thread and wakes the event loop
-for each result: one hop there and back per statement, which on SQLite costs more than the
-statement itself. ``in_sqlite_thread(raw, function, *args)`` runs ``function(connection,
-*args)`` on the ``sqlite3`` connection of aiosqlite connection ``raw``; calls made while a batch
-is in the thread wait for it and then go together, as the next batch: one hop for all of them.
-A call made while the thread is idle goes at once, so nothing waits for a batch to fill.
+``sqlite3`` blocks, so the connection lives in a dedicated thread and the event loop hands it
+calls: ``await thread.call(function, *args)`` runs ``function(connection, *args)`` there. Each
+hop into the thread and back costs more than a small statement, so the thread takes every
+call waiting when it looks (the calls made while it ran the previous batch), runs them one
+after another, and wakes the event loop once for the whole batch. A call made while the
+thread is idle goes at once: nothing waits for a batch to fill.
 
-Nothing else changes: the calls run one after another in the order they were made, each as it
-would alone (a statement outside a transaction still commits by itself), and an exception
-raised by one call is raised to its caller only. A caller that stops waiting (cancelled) does
-not stop its call once it is in a batch, as with aiosqlite's own calls.
+Nothing else changes: calls run in the order they were made, each as it would alone (a
+statement outside a transaction commits by itself), and an exception raised by one call is
+raised to its caller only. A call whose caller stopped waiting before the thread reached it
+is skipped. ``interrupt()`` stops the statement running now (``sqlite3.Connection.interrupt``
+may be called from any thread): it then fails with ``SQLITE_INTERRUPT``.
 
-``fetch_all(connection, sql, args)`` is the usual function: the rows of one statement.
+After ``close()`` (or when the connection could not be opened) every call fails with
+``Unavailable``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import sqlite3
-import weakref
+import threading
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import Any, TypeVar
+
+from autocoder.errors import Unavailable
 
 T = TypeVar("T")
 
 _Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
+_STOP: Any = None
 
 
 def fetch_all(connection: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Any]:
@@ -33,70 +40,132 @@ def fetch_all(connection: sqlite3.Connection, sql: str, args: Sequence[Any]) -> 
     return connection.execute(sql, args).fetchall()
 
 
-def _run_batch(
-    connection: sqlite3.Connection, calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]
-) -> list[tuple[bool, Any]]:
-    outcomes: list[tuple[bool, Any]] = []
-    for function, args in calls:
+def execute(connection: sqlite3.Connection, sql: str, args: Sequence[Any]) -> tuple[int, Any]:
+    """Run one statement; its row count and the last inserted rowid."""
+    cursor = connection.execute(sql, args)
+    try:
+        cursor.fetchall()  # RETURNING rows, if any: run the statement to its end
+        return cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+def execute_many(connection: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+    """Run one statement once per row of ``rows``; the rows it affected in all."""
+    return connection.executemany(sql, rows).rowcount
+
+
+def _deliver(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in outcomes:
+        if future.done():  # its caller stopped waiting
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+class SqliteThread:
+    """A ``sqlite3`` connection served by one thread (see the module docstring)."""
+
+    def __init__(self, path: str, *, name: str = "autocoder-sqlite") -> None:
+        self.path = path
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._connection: sqlite3.Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._open = False
+
+    async def open(self, setup: Callable[[sqlite3.Connection], None]) -> None:
+        """Open the database in the thread and run ``setup`` on it (PRAGMAs); raises its error."""
+        self._loop = asyncio.get_running_loop()
+        self._open = True
+        self._thread.start()
         try:
-            outcomes.append((True, function(connection, *args)))
-        except Exception as exc:  # handed to its caller
-            outcomes.append((False, exc))
-    return outcomes
+            await self.call(self._connect, setup)
+        except BaseException:
+            self._stop()
+            raise
 
+    def _connect(self, _: None, setup: Callable[[sqlite3.Connection], None]) -> None:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            setup(connection)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
 
-class _Batcher:
-    """The calls waiting for one aiosqlite connection's thread, and the task that sends them."""
-
-    def __init__(self, raw: Any) -> None:
-        self._raw = weakref.ref(raw)
-        self._pending: list[_Call] = []
-        self._sender: asyncio.Task[None] | None = None
-
-    async def call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._pending.append((function, args, future))
-        if self._sender is None:
-            self._sender = loop.create_task(self._send())
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(connection, *args)`` in the thread (batched with other calls)."""
+        if not self._open:
+            raise Unavailable(f"SQLite database {self.path} is closed")
+        assert self._loop is not None
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._calls.put((function, args, future))
         return await future
 
-    async def _send(self) -> None:
+    def interrupt(self) -> None:
+        """Stop the statement running in the thread now (it fails with SQLITE_INTERRUPT)."""
+        connection = self._connection
+        if connection is not None:
+            connection.interrupt()
+
+    async def close(self) -> None:
+        """Close the connection after the calls already made; later calls are ``Unavailable``."""
+        if not self._open:
+            return
         try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    raw = self._raw()
-                    if raw is None:
-                        raise ValueError("no active connection")
-                    # aiosqlite has no public call for this; ``_execute`` and ``_conn`` are
-                    # how its own methods reach the thread (unchanged from 0.17 to 0.22).
-                    outcomes = await raw._execute(
-                        _run_batch, raw._conn, [(f, a) for f, a, _ in batch]
-                    )
-                except asyncio.CancelledError:
-                    for *_, future in batch + self._pending:
-                        future.cancel()
-                    raise
-                except Exception as exc:  # the connection is closed: every call fails
-                    outcomes = [(False, exc)] * len(batch)
-                for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
-                    if future.done():  # its caller stopped waiting
-                        continue
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
+            await self.call(_close)
         finally:
-            self._sender = None
+            self._stop()
+
+    def _stop(self) -> None:
+        self._open = False
+        self._calls.put(_STOP)
+
+    def _serve(self) -> None:
+        calls = self._calls
+        stopping = False
+        while not stopping:
+            first = calls.get()
+            if first is None:  # _STOP
+                break
+            batch: list[_Call] = [first]
+            while True:
+                try:
+                    item = calls.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+            for function, args, future in batch:
+                if future.done():  # cancelled before its turn: skip it
+                    continue
+                connection = self._connection
+                if connection is None and function != self._connect:
+                    closed = Unavailable(f"SQLite database {self.path} is closed")
+                    outcomes.append((future, False, closed))
+                    continue
+                try:
+                    outcomes.append((future, True, function(connection, *args)))
+                except BaseException as exc:  # handed to its caller
+                    outcomes.append((future, False, exc))
+                if function is _close:
+                    self._connection = None
+            self._post(outcomes)
+
+    def _post(self, outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with suppress(RuntimeError):  # the loop closed meanwhile: nobody waits any more
+            loop.call_soon_threadsafe(_deliver, outcomes)
 
 
-_batchers: weakref.WeakKeyDictionary[Any, _Batcher] = weakref.WeakKeyDictionary()
-
-
-async def in_sqlite_thread(raw: Any, function: Callable[..., T], *args: Any) -> T:
-    """``function(connection, *args)`` in aiosqlite connection ``raw``'s thread (batched)."""
-    batcher = _batchers.get(raw)
-    if batcher is None:
-        batcher = _batchers[raw] = _Batcher(raw)
-    return await batcher.call(function, args)
+def _close(connection: sqlite3.Connection | None) -> None:
+    if connection is not None:
+        connection.close()

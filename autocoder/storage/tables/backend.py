@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from autocoder.errors import AutocoderError, DatabaseSchemaValidationError, RaisedInTransaction
+from autocoder.errors import DatabaseSchemaValidationError
 from autocoder.storage.backend import (
     CollectionInfo,
     ListQuery,
@@ -90,8 +90,8 @@ class TableBackend(StorageBackend):
     @asynccontextmanager
     async def session(self) -> AsyncIterator[RawSession]:
         """A raw session on one pooled connection (migrations, reflection)."""
-        async with self.database.connection() as raw:
-            yield RawSession(raw, self.dialect)
+        async with self.database.connection() as conn:
+            yield RawSession(conn, self.dialect)
 
     async def apply_schema_migrations(self) -> list[str]:
         """Apply pending migrations under the migration lock; the versions applied."""
@@ -140,43 +140,32 @@ class TableBackend(StorageBackend):
         return self.schemas[collection]
 
     async def count(self, collection: str) -> int:
-        async with self.database.connection() as raw:
-            return await TableOps(self, raw).count(collection)
+        async with self.database.connection(reset=False) as conn:
+            return await TableOps(self, conn).count(collection)
 
     def transaction(self) -> AbstractAsyncContextManager[Operations]:
         return self._transaction()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Operations]:
-        try:
-            async with self.database.transaction() as raw:
-                try:
-                    yield TableOps(self, raw)
-                except Exception as exc:
-                    if isinstance(exc, AutocoderError | OSError | TimeoutError) or _from_driver(
-                        exc
-                    ):
-                        raise
-                    # The connection layer would report a caller's own exception (a failed
-                    # batch's) as a database error: carry it through the rollback untouched.
-                    raise RaisedInTransaction(exc) from exc
-        except RaisedInTransaction as carried:
-            raise carried.original from carried.original.__cause__
+        # The block's own exceptions pass through untouched (the transaction is rolled back).
+        async with self.database.transaction() as conn:
+            yield TableOps(self, conn)
 
     async def create(
         self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
     ) -> Record:
         # One INSERT (and reads on the same connection): atomic without a transaction.
-        async with self.database.connection() as raw:
-            return await TableOps(self, raw).create(collection, tenant, record_id, data)
+        async with self.database.connection(reset=False) as conn:
+            return await TableOps(self, conn).create(collection, tenant, record_id, data)
 
     async def get(self, collection: str, tenant: str, record_id: str) -> Any:
-        async with self.database.connection() as raw:
-            return await TableOps(self, raw).get(collection, tenant, record_id)
+        async with self.database.connection(reset=False) as conn:
+            return await TableOps(self, conn).get(collection, tenant, record_id)
 
     async def list(self, collection: str, tenant: str, query: ListQuery) -> Any:
-        async with self.database.connection() as raw:
-            return await TableOps(self, raw).list(collection, tenant, query)
+        async with self.database.connection(reset=False) as conn:
+            return await TableOps(self, conn).list(collection, tenant, query)
 
     def pool_stats(self) -> dict[str, int]:
         """Connections by state, for ``autocoder_db_pool_connections``."""
@@ -196,10 +185,3 @@ class TableBackend(StorageBackend):
                 "max_size": stats.max_size,
             },
         }
-
-
-_DRIVERS = frozenset({"asyncpg", "aiomysql", "pymysql", "sqlite3", "aiosqlite"})
-
-
-def _from_driver(exc: BaseException) -> bool:
-    return type(exc).__module__.split(".", 1)[0] in _DRIVERS

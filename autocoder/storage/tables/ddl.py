@@ -1,10 +1,9 @@
-"""SQL text as users write it in migrations: split, translated per dialect, run on a raw connection.
+"""SQL text as users write it in migrations: split, translated per dialect, run on a connection.
 
-The ``databases`` query API compiles everything through SQLAlchemy, which reads ``:name`` as a
-bind parameter even inside string literals and runs one statement at a time. Migrations are
-arbitrary multi-statement DDL, so they are split here (quotes, comments, PostgreSQL dollar
-quoting and trigger bodies respected) and each statement runs as written on the driver's own
-connection through ``RawSession``, which also gives the migration runner and schema reflection
+Migrations are arbitrary multi-statement DDL; drivers run one statement at a time (sqlite3)
+or read ``:name``/``%`` specially. So they are split here (quotes, comments, PostgreSQL dollar
+quoting and trigger bodies respected) and each statement runs as written on a connection of the
+execution layer through ``RawSession``, which also gives the migration runner and schema reflection
 parameterised queries with one placeholder style (``?``) on every driver.
 
 PostgreSQL-flavoured DDL is translated for SQLite and MySQL when a migration's ``sql`` is one
@@ -17,7 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from autocoder.storage.sql.dialects import DIALECTS, Dialect, placeholders
+from autocoder.storage.sql.database import Connection
+from autocoder.storage.sql.dialects import DIALECTS, Dialect, native
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
@@ -132,51 +132,25 @@ __all__ = ["DIALECTS", "Dialect", "RawSession", "split_statements", "translate"]
 
 
 class RawSession:
-    """Queries on one raw driver connection (asyncpg, aiomysql or aiosqlite).
+    """Queries on one lent connection (``autocoder.storage.sql.database.Connection``).
 
     Placeholders are ``?`` on every dialect; they are rewritten to the driver's style. Only
     ``fetch`` and ``execute`` with parameters rewrite placeholders: ``run_script`` runs SQL text
     exactly as written, one statement at a time.
     """
 
-    def __init__(self, raw: Any, dialect: Dialect) -> None:
-        self.raw = raw
+    def __init__(self, conn: Connection, dialect: Dialect) -> None:
+        self.conn = conn
         self.dialect = dialect
-
-    def _placeholders(self, sql: str) -> str:
-        return placeholders(sql, self.dialect)
 
     async def execute(self, sql: str, *params: Any) -> None:
         """Run one statement (with ``?`` placeholders when ``params`` are given)."""
-        if self.dialect == "postgresql":
-            if params:
-                await self.raw.execute(self._placeholders(sql), *params)
-            else:
-                await self.raw.execute(sql)
-        elif self.dialect == "mysql":
-            async with self.raw.cursor() as cursor:
-                if params:
-                    await cursor.execute(self._placeholders(sql), params)
-                else:
-                    await cursor.execute(sql)
-        else:
-            cursor = await self.raw.execute(sql, params)
-            await cursor.close()
+        await self.conn.execute(native(sql, self.dialect, params), params)
 
     async def fetch(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """Rows of one query, as tuples."""
-        if self.dialect == "postgresql":
-            rows = await self.raw.fetch(self._placeholders(sql), *params)
-            return [tuple(row) for row in rows]
-        if self.dialect == "mysql":
-            async with self.raw.cursor() as cursor:
-                await cursor.execute(self._placeholders(sql), params)
-                return [tuple(row) for row in await cursor.fetchall()]
-        cursor = await self.raw.execute(sql, params)
-        try:
-            return [tuple(row) for row in await cursor.fetchall()]
-        finally:
-            await cursor.close()
+        rows = await self.conn.fetch(native(sql, self.dialect, params), params)
+        return [tuple(row) for row in rows]
 
     async def run_script(self, sql: str) -> int:
         """Run every statement of ``sql`` in order; returns how many ran."""

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from autocoder.errors import DataValidationError, NotFound, ValidationFailed, VersionConflict
 from autocoder.storage.backend import ListQuery, Record
 from autocoder.storage.ordering import matches, sort_key
-from autocoder.storage.sql.database import run_execute, run_fetch
-from autocoder.storage.sql.dialects import quote
+from autocoder.storage.sql.database import Connection
+from autocoder.storage.sql.dialects import native, quote
 from autocoder.storage.tables.schema import (
     DOCUMENT_COLUMN,
     TENANT_COLUMN,
@@ -36,9 +36,9 @@ if TYPE_CHECKING:
 class TableOps:
     """``Operations`` over the tables of a ``TableBackend``, on the connection ``raw``."""
 
-    def __init__(self, backend: TableBackend, raw: Any) -> None:
+    def __init__(self, backend: TableBackend, conn: Connection) -> None:
         self.backend = backend
-        self.raw = raw
+        self.conn = conn
         self.dialect = backend.dialect
 
     # -- helpers ---------------------------------------------------------------------------
@@ -47,10 +47,12 @@ class TableOps:
         return quote(name, self.dialect)
 
     async def _fetch(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        return await run_fetch(self.raw, self.dialect, sql, params)
+        rows = await self.conn.fetch(native(sql, self.dialect, params), params)
+        return [tuple(row) for row in rows]
 
     async def _execute(self, sql: str, *params: Any) -> int:
-        return await run_execute(self.raw, self.dialect, sql, params)
+        done = await self.conn.execute(native(sql, self.dialect, params), params)
+        return done.rowcount
 
     def _table(self, collection: str, tenant: str) -> TableSchema:
         table = self.backend.table(collection)
