@@ -2,7 +2,12 @@
 
 Every component logs through ``structlog.get_logger("autocoder").bind(component=name)``, so
 each line names its component. ``mask_secrets`` is the one place that hides passwords in URLs
-and the values of secret-looking keys; it runs on every log event.
+and the values of secret-looking keys; it runs on every log event. Values bound with
+``structlog.contextvars`` (the request id of the request being served) go on every line made
+in that context.
+
+The JSON pipeline runs once per request when the access log is on, so it is kept cheap: key
+verdicts are cached, only strings holding ``://`` are searched for passwords, orjson renders.
 """
 
 from __future__ import annotations
@@ -10,9 +15,11 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any, Literal
 
+import orjson
 import structlog
 
 LogFormat = Literal["console", "json"]
@@ -24,16 +31,32 @@ MASK = "***"
 
 def mask_secrets(text: str) -> str:
     """``text`` with the password of every URL in it replaced by ``***``."""
+    if "://" not in text:  # what every match needs; most log values have none
+        return text
     return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+
+
+_secret_key_verdicts: dict[str, bool] = {}
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def _is_secret_key(key: Any) -> bool:
+    name = str(key)
+    verdict = _secret_key_verdicts.get(name)
+    if verdict is None:
+        verdict = _SECRET_KEYS.search(name) is not None
+        if len(_secret_key_verdicts) < 4096:  # log keys are few; data keys must not grow it
+            _secret_key_verdicts[name] = verdict
+    return verdict
 
 
 def _mask_value(value: Any) -> Any:
     if isinstance(value, str):
         return mask_secrets(value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
     if isinstance(value, dict):
-        return {
-            k: MASK if _SECRET_KEYS.search(str(k)) else _mask_value(v) for k, v in value.items()
-        }
+        return {k: MASK if _is_secret_key(k) else _mask_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_mask_value(v) for v in value]
     return value
@@ -43,17 +66,55 @@ def mask_event(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: mask URL passwords and secret-looking keys in every event."""
-    for key, value in list(event_dict.items()):
-        if _SECRET_KEYS.search(key):
+    verdicts = _secret_key_verdicts
+    for key, value in event_dict.items():
+        secret = verdicts.get(key)
+        if secret is None:
+            secret = _is_secret_key(key)
+        if secret:
             event_dict[key] = MASK
-        else:
+        elif value.__class__ is str:
+            if "://" in value:
+                event_dict[key] = mask_secrets(value)
+        elif value.__class__ not in _PLAIN:
             event_dict[key] = _mask_value(value)
     return event_dict
 
 
 def _mask_rendered(_logger: Any, _method: str, rendered: Any) -> Any:
     # Tracebacks are rendered text: mask what reached them too.
+    if isinstance(rendered, bytes):
+        if b"://" not in rendered:
+            return rendered
+        return mask_secrets(rendered.decode("utf-8", "replace")).encode()
     return mask_secrets(rendered) if isinstance(rendered, str) else rendered
+
+
+_LEVEL_OF_METHOD = {"warn": "warning", "exception": "error"}
+
+
+class _LevelAndTime:
+    """structlog processor: ``level`` and an ISO 8601 UTC ``timestamp`` (``...T08:45:29.649822Z``).
+
+    One step instead of ``add_log_level`` and ``TimeStamper``, with the text of the current
+    second kept: this runs on every access-log line.
+    """
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")
+
+    def __call__(
+        self, _logger: Any, method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event_dict["level"] = _LEVEL_OF_METHOD.get(method, method)
+        now = time.time()
+        second, text = self._second
+        if int(now) != second:
+            second = int(now)
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
+        event_dict["timestamp"] = f"{text}.{int((now - second) * 1_000_000):06d}Z"
+        return event_dict
 
 
 def configure_logging(log_format: LogFormat | None = None, level: str = "info") -> None:
@@ -65,26 +126,30 @@ def configure_logging(log_format: LogFormat | None = None, level: str = "info") 
         raise ValueError(f"unknown log level {level!r}")
     renderer: Any
     exception_processors: list[Any]
+    logger_factory: Any
     if log_format == "json":
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(
+            serializer=orjson.dumps, option=orjson.OPT_NON_STR_KEYS
+        )
         exception_processors = [structlog.processors.dict_tracebacks]
+        logger_factory = structlog.BytesLoggerFactory(file=sys.stderr.buffer)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
         exception_processors = []
+        logger_factory = structlog.WriteLoggerFactory(file=sys.stderr)
+    # One write per line (both factories): the workers of ``--workers N`` share stderr, and a
+    # line written in two pieces (the text, then its newline) could be cut by another's line.
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _LevelAndTime(),
             mask_event,
             *exception_processors,
             renderer,
             _mask_rendered,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        # One write per line: the workers of ``--workers N`` share stderr, and a line written
-        # in two pieces (print's text, then its newline) could be cut by another's line.
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        logger_factory=logger_factory,
         cache_logger_on_first_use=False,
     )
     # Libraries that log through the standard library (uvicorn, databases) go the same way.

@@ -10,6 +10,9 @@ with the same uvicorn settings (``autocoder.http.server.uvicorn_config``: httpto
 - PostgreSQL: ``GET /{table}/{id}`` through FastAPIEndpoint → database Store and through a
   plain FastAPI app reading the same table with asyncpg (same pool size as the Store's).
 
+autocoder runs at its default log level with its access log on (a JSON line per request,
+written to a file); the plain app logs nothing.
+
 It prints requests/s, p99 latency and the ratio autocoder / plain (target: at least 0.8).
 Both servers of a comparison run at once and wrk alternates between them, ``BENCH_HTTP_ROUNDS``
 times (default 2); the best run of each counts, the one least disturbed by other load.
@@ -119,17 +122,21 @@ def server(
     command: list[str], port: int, probe: str, env: dict[str, str] | None = None
 ) -> Iterator[Server]:
     """Run ``command`` (a server on ``port``, ``env`` added to its environment) until the
-    block ends."""
+    block ends.
+
+    Its log goes to a file, as a service's does: autocoder writes its access log there (one
+    JSON line per request), so the figures include that cost.
+    """
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    process = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                log.seek(0)
+                raise RuntimeError(f"server exited: {log.read().decode()[-2000:]}")
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(url + probe, timeout=2).status_code < 500:
                     break
@@ -144,6 +151,7 @@ def server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log.close()
 
 
 def wrk(wrk_path: str, url: str, script: Path, seconds: int = SECONDS) -> Result:
@@ -184,7 +192,8 @@ def measure(wrk_path: str, target: Server, script: Path, path: str = "") -> Resu
 
 
 def autocoder_command(blueprint: Path) -> list[str]:
-    return [sys.executable, "-m", "autocoder", "run", str(blueprint), "--log-level", "warning"]
+    # The default level (info) with JSON lines: the access log is on, as in production.
+    return [sys.executable, "-m", "autocoder", "run", str(blueprint), "--log-format", "json"]
 
 
 def plain_command(kind: str, port: int, *extra: str) -> list[str]:

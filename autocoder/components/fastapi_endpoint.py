@@ -58,6 +58,10 @@ class FastAPIEndpointConfig(ComponentConfig):
         default_factory=list,
         description="Keys (strings or {key, tenant}); empty: no authentication.",
     )
+    access_log: bool = Field(
+        default=True,
+        description="One info line per request (method, route, status, duration_ms, request_id).",
+    )
 
     def key_ring(self) -> KeyRing:
         """The configured keys with the tenant each forces."""
@@ -115,6 +119,7 @@ class FastAPIEndpoint(ServedComponent):
             metrics=self.metrics,
             log=self.log,
             router=app.router,
+            access_log=self.config.access_log,
         )
         self.serve_app(asgi, graceful_seconds=self.config.request_timeout + 1)
         self._collections = [c.name for c in collections]

@@ -2,8 +2,14 @@
 
 Pure ASGI (no per-request objects beyond what it needs) because it runs on every request:
 
-- a request id, taken from ``X-Request-ID`` or made up, echoed in the response and put on the
-  request's log lines;
+- a request id, kept from ``X-Request-ID`` when it is at most 128 characters of
+  ``[A-Za-z0-9._-]``, else made up (never a truncation), echoed in the response and bound with
+  ``structlog.contextvars`` for as long as the request is served: every line logged for it, here,
+  in a route or in a store processing its message (``observability.carried``), names it;
+- the access log: one ``request`` line per request with the method, the route *template*, the
+  status, ``duration_ms`` and the request id (``info``; ``warning`` for a 5xx), unless the
+  endpoint's ``access_log`` is off. Never the raw path, the query, a header or a body: those
+  hold record data and keys;
 - the API key check (``401`` before routing) and the request's tenant, put in the scope;
 - ``autocoder_http_requests_total`` and ``autocoder_http_request_seconds`` labelled with the
   route *template* (``/tasks/{id}``), never the raw path;
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -23,6 +30,7 @@ from starlette.routing import Match, Router
 from autocoder.errors import Unauthorized
 from autocoder.http.auth import OPEN_PATHS, KeyRing, credentials_from_headers
 from autocoder.http.status import error_response
+from autocoder.observability.carried import Carried, adopt, release
 from autocoder.observability.metrics import SystemMetrics
 
 __all__ = [
@@ -51,7 +59,8 @@ ROUTE_KEY = "autocoder.route"
 #: The ``route`` label of a request no route matched (a raw path would explode the series).
 UNMATCHED_ROUTE = "unmatched"
 
-_MAX_REQUEST_ID = 128
+#: A client's request id is kept only when it is this (else it would go into logs as sent).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 class EndpointMiddleware:
@@ -66,6 +75,7 @@ class EndpointMiddleware:
         metrics: SystemMetrics | None,
         log: Any,
         router: Router,
+        access_log: bool = True,
     ) -> None:
         self.app = app
         self.component = component
@@ -73,6 +83,7 @@ class EndpointMiddleware:
         self.metrics = metrics
         self.log = log
         self.router = router
+        self.access_log = access_log
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
         self._counters: dict[tuple[str, str, int], Any] = {}
@@ -86,10 +97,32 @@ class EndpointMiddleware:
         request_id = ""
         for name, value in scope["headers"]:
             if name == b"x-request-id":
-                request_id = value.decode("latin-1")[:_MAX_REQUEST_ID]
-        if not request_id:
+                request_id = value.decode("latin-1")
+        if not _REQUEST_ID.fullmatch(request_id):
             request_id = f"{self._id_prefix}-{next(self._ids)}"
         scope[REQUEST_ID_KEY] = request_id
+        adopted = adopt(Carried({"request_id": request_id}))
+        status = 500
+        try:
+            status = await self._serve(scope, receive, send, request_id)
+        finally:
+            seconds = time.perf_counter() - started
+            route = self._route_template(scope)
+            self._observe(scope["method"], route, status, seconds)
+            if self.access_log or status >= 500:
+                log = self.log.warning if status >= 500 else self.log.info
+                log(
+                    "request",
+                    method=scope["method"],
+                    route=route,
+                    status=status,
+                    duration_ms=round(seconds * 1000, 3),
+                    request_id=request_id,
+                )
+            release(adopted)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:
+        """Check the key, run the app, answer 500 if it fails; the response's status."""
         request_id_header = (b"x-request-id", request_id.encode("latin-1"))
         status = 500
         response_started = False
@@ -122,7 +155,7 @@ class EndpointMiddleware:
                 "request failed",
                 request_id=request_id,
                 method=scope["method"],
-                path=scope["path"],
+                route=self._route_template(scope),
                 exc_info=True,
             )
             if not response_started:
@@ -131,27 +164,7 @@ class EndpointMiddleware:
                 )
                 await response(scope, receive, send_with_id)
             status = 500
-        seconds = time.perf_counter() - started
-        route = self._route_template(scope)
-        self._observe(scope["method"], route, status, seconds)
-        if status >= 500:
-            self.log.warning(
-                "request",
-                request_id=request_id,
-                method=scope["method"],
-                route=route,
-                status=status,
-                ms=round(seconds * 1000, 3),
-            )
-        else:
-            self.log.debug(
-                "request",
-                request_id=request_id,
-                method=scope["method"],
-                path=scope["path"],
-                status=status,
-                ms=round(seconds * 1000, 3),
-            )
+        return status
 
     def _route_template(self, scope: Scope) -> str:
         template = scope.get(ROUTE_KEY)

@@ -409,6 +409,9 @@ def build_app(spec: AppSpec) -> FastAPI:
         version="1",
         default_response_class=JSONResponse,
         description="Records of every bound store, by collection, and action messages.",
+        # The endpoint's middleware makes the one server span per request, with attributes
+        # that hold no record data; FastAPI's own would add a second, with the raw path.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     _add_error_handlers(app)
     for collection in spec.collections:

@@ -17,6 +17,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from autocoder.errors import error_reply
+from autocoder.observability.carried import adopt, release
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.runtime.messages import Envelope, Message, Reply
 from autocoder.runtime.wiring import Inbound, SendSide
@@ -213,6 +214,7 @@ class ComposedComponent:
         """
         item = envelope.message
         started = time.perf_counter()
+        adopted = None if envelope.carried is None else adopt(envelope.carried)
         try:
             reply = await self.process_item(item)
         except BaseException as exc:
@@ -225,6 +227,8 @@ class ComposedComponent:
             self.count_error("unavailable")
             raise
         finally:
+            if adopted is not None:
+                release(adopted)
             self.observe_processing(item, time.perf_counter() - started)
         if reply is None:
             reply = {"status": "success"}

@@ -7,6 +7,8 @@ from typing import Any
 
 import anyio
 
+from autocoder.observability.carried import Carried
+
 Message = dict[str, Any]
 Reply = dict[str, Any]
 
@@ -53,8 +55,13 @@ class ReplySlot:
 
 @dataclass(slots=True)
 class Envelope:
-    """An item on a binding. ``reply`` is set when the sender awaits an answer."""
+    """An item on a binding. ``reply`` is set when the sender awaits an answer.
+
+    ``carried`` is the sending task's request context (its request id, its trace), adopted by
+    the worker that processes the item.
+    """
 
     message: Any
     reply: ReplySlot | None = None
     sender: str = field(default="")
+    carried: Carried | None = None

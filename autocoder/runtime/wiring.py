@@ -21,6 +21,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from autocoder.errors import error_reply
+from autocoder.observability.carried import current
 from autocoder.runtime.deadlines import Deadlines
 from autocoder.runtime.messages import Envelope, Message, Reply, ReplySlot
 
@@ -124,7 +125,7 @@ class Outbound:
 
     async def send(self, item: Any) -> None:
         """Deliver ``item`` to every receiver, waiting while a buffer is full."""
-        envelope = Envelope(item, None, self.sender)
+        envelope = Envelope(item, None, self.sender, current())
         for target in self.targets:
             await target.stream.send(envelope)
         self.sent.inc()
@@ -132,7 +133,7 @@ class Outbound:
     async def request(self, message: Message, timeout: float) -> Reply:
         """Deliver ``message`` with a reply slot and await the first reply, within ``timeout``."""
         slot = ReplySlot()
-        envelope = Envelope(message, slot, self.sender)
+        envelope = Envelope(message, slot, self.sender, current())
         remaining = timeout
         try:
             for target in self.targets:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import structlog.testing
 
-from tests.http.support import MEMORY_BLUEPRINT, Running, Serve
+from tests.http.support import Running
 
 pytestmark = pytest.mark.anyio
 
@@ -233,18 +232,3 @@ async def test_request_id_is_echoed_when_the_client_sends_one(api: Running) -> N
     response = await api.client.get("/tasks", headers={"X-Request-ID": "trace-123"})
 
     assert response.headers["x-request-id"] == "trace-123"
-
-
-async def test_each_request_is_logged_with_its_request_id(serve: Serve) -> None:
-    with structlog.testing.capture_logs() as logs:
-        async with serve(MEMORY_BLUEPRINT) as r:
-            await r.client.get("/tasks/7", headers={"X-Request-ID": "trace-7"})
-            answered = await r.client.post("/tasks", json={"a": 1})
-
-    lines = [e for e in logs if e.get("event") == "request"]
-    get_line = next(e for e in lines if e.get("request_id") == "trace-7")
-    assert get_line["component"] == "api"
-    assert get_line["method"] == "GET"
-    assert get_line["path"] == "/tasks/7"
-    assert get_line["status"] == 404
-    assert any(e["request_id"] == answered.headers["x-request-id"] for e in lines)

@@ -1,0 +1,59 @@
+"""What a message carries from the task that sent it to the task that processes it.
+
+An HTTP request is served in its own task, where the endpoint binds the request id with
+``structlog.contextvars`` (so every line logged there names the request) and, with tracing on,
+makes the request's span current. A message sent over a binding from that task takes both
+along (``Envelope.carried``); the worker that processes it adopts them for as long as it does,
+so a store's lines for that message carry the same request id, its span is a child of the
+request's, and whatever it sends on carries them further.
+
+Outside a request nothing is carried (``current()`` is ``None``) and a message costs one
+context-variable read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+__all__ = ["Adopted", "Carried", "adopt", "current", "release"]
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """The log context (``structlog`` context variables) and the trace context of a request."""
+
+    log: Mapping[str, Any]
+    #: An OpenTelemetry context holding the current span, or ``None`` when tracing is off.
+    trace: Any = None
+
+    def with_trace(self, trace: Any) -> Carried:
+        """The same log context with another trace context (a child span's)."""
+        return Carried(self.log, trace)
+
+
+Adopted = tuple[Token["Carried | None"], Mapping[str, Token[Any]]]
+
+_current: ContextVar[Carried | None] = ContextVar("autocoder_carried", default=None)
+
+
+def current() -> Carried | None:
+    """What a message sent from the running task carries (``None`` outside a request)."""
+    return _current.get()
+
+
+def adopt(carried: Carried) -> Adopted:
+    """Make ``carried`` the running task's context until ``release``: its log lines and sends."""
+    tokens = structlog.contextvars.bind_contextvars(**carried.log)
+    return _current.set(carried), tokens
+
+
+def release(adopted: Adopted) -> None:
+    """Undo ``adopt``: the task's context is what it was before."""
+    token, tokens = adopted
+    structlog.contextvars.reset_contextvars(**tokens)
+    _current.reset(token)
