@@ -16,12 +16,33 @@ from dataclasses import dataclass
 
 from autocoder.errors import Unauthorized
 
-__all__ = ["OPEN_PATHS", "Credentials", "KeyRing", "credentials_from_headers"]
+__all__ = [
+    "DOCS_ASSETS",
+    "OPEN_PATHS",
+    "Credentials",
+    "KeyRing",
+    "credentials_from_headers",
+    "is_docs_asset",
+    "is_open",
+]
 
 #: Paths served without a key (probes and API descriptions).
 OPEN_PATHS = frozenset(
     {"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 )
+#: Where the docs pages' own JavaScript, CSS and icon are served (open, like the pages).
+DOCS_ASSETS = "/docs/assets"
+_DOCS_ASSETS_PREFIX = DOCS_ASSETS + "/"
+
+
+def is_open(path: str) -> bool:
+    """Whether ``path`` is served without a key: probes, API descriptions and their assets."""
+    return path in OPEN_PATHS or is_docs_asset(path)
+
+
+def is_docs_asset(path: str) -> bool:
+    """Whether ``path`` is one of the docs pages' assets."""
+    return path.startswith(_DOCS_ASSETS_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)

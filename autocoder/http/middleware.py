@@ -28,7 +28,13 @@ from typing import Any
 from starlette.routing import Match, Router
 
 from autocoder.errors import Unauthorized
-from autocoder.http.auth import OPEN_PATHS, KeyRing, credentials_from_headers
+from autocoder.http.auth import (
+    DOCS_ASSETS,
+    KeyRing,
+    credentials_from_headers,
+    is_docs_asset,
+    is_open,
+)
 from autocoder.http.status import error_response
 from autocoder.observability.carried import Carried, adopt, release
 from autocoder.observability.metrics import SystemMetrics
@@ -137,7 +143,7 @@ class EndpointMiddleware:
 
         try:
             credentials = credentials_from_headers(scope["headers"])
-            if scope["path"] in OPEN_PATHS:
+            if is_open(scope["path"]):
                 scope[TENANT_KEY] = credentials.tenant_header or ""
                 await self.app(scope, receive, send_with_id)
             else:
@@ -172,6 +178,8 @@ class EndpointMiddleware:
             return template
         route = scope.get("route")
         if route is None:
+            if is_docs_asset(scope["path"]):  # served by a mount, which leaves no route
+                return DOCS_ASSETS
             # Rejected before routing (401), or not one of ours: find the route it was meant for.
             for candidate in self.router.routes:
                 match, _ = candidate.matches(scope)

@@ -20,12 +20,14 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from autocoder.errors import RequestRejected
+from autocoder.http.auth import DOCS_ASSETS
 from autocoder.http.discovery import Collection
 from autocoder.http.health import SystemView, readiness, system_health
 from autocoder.http.inputs import expected_version, list_message, read_json_object
@@ -377,7 +379,8 @@ def _serve_directly(app: FastAPI) -> None:
     documented: list[BaseRoute] = []
     served: list[BaseRoute] = []
     for route in app.router.routes:
-        if isinstance(route, APIRoute):
+        # The docs pages' own routes (left out of the schema) stay as FastAPI serves them.
+        if isinstance(route, APIRoute) and route.include_in_schema:
             documented.append(route)
             route = Route(
                 route.path,
@@ -404,7 +407,10 @@ def _serve_directly(app: FastAPI) -> None:
 
 def build_app(spec: AppSpec) -> FastAPI:
     """The FastAPI application serving ``spec``'s collections, actions and probes."""
-    app = FastAPI(
+    # /docs and /redoc load their JavaScript and CSS from the endpoint itself (fastapi-offline
+    # ships them), not from a CDN: they work where there is no internet access.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title=spec.title,
         version="1",
         default_response_class=JSONResponse,
