@@ -248,6 +248,9 @@ class WorkerSupervisor:
                 log.warning("second_signal_exiting_now")
                 for worker in self.workers.values():
                     _kill(worker.pid)
+                for worker in self.workers.values():  # reaped: no zombie outlives the run
+                    with suppress(ChildProcessError):
+                        os.waitpid(worker.pid, 0)
                 os._exit(1)
 
     def _stop_all(self) -> None:

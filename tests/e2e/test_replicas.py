@@ -1,6 +1,7 @@
 """Three ``autocoder run`` processes of one blueprint on one database are correct together.
 
-Each test makes a fresh PostgreSQL or MariaDB database, starts three processes of a blueprint
+Each test makes a fresh PostgreSQL or MariaDB database (or SQLite file, which processes on one
+machine share too), starts three processes of a blueprint
 holding a Store (database storage) and a V5EnhancedStore (with migrations), each on its own
 port and all at once, and loads them concurrently through all three over HTTP:
 
@@ -13,9 +14,11 @@ port and all at once, and loads them concurrently through all three over HTTP:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import signal
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -38,7 +41,14 @@ MIGRATIONS = [
     {
         "version": "001",
         "description": "slow, so that the three processes overlap",
-        "sql": {"postgresql": "SELECT pg_sleep(0.5)", "mysql": "DO SLEEP(0.5)"},
+        "sql": {
+            "postgresql": "SELECT pg_sleep(0.5)",
+            "mysql": "DO SLEEP(0.5)",
+            "sqlite": (
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)"
+                " SELECT count(*) FROM n"
+            ),
+        },
     },
     {
         "version": "002",
@@ -52,6 +62,10 @@ MIGRATIONS = [
                 "CREATE TABLE items (id INT AUTO_INCREMENT PRIMARY KEY,"
                 " title VARCHAR(100) NOT NULL, writer VARCHAR(20),"
                 " version INT NOT NULL DEFAULT 1)"
+            ),
+            "sqlite": (
+                "CREATE TABLE items (id INTEGER PRIMARY KEY, title VARCHAR(100) NOT NULL,"
+                " writer VARCHAR(20), version INTEGER NOT NULL DEFAULT 1)"
             ),
         },
     },
@@ -107,9 +121,13 @@ def blueprint(fresh: Fresh) -> dict[str, Any]:
     params=[
         pytest.param("postgresql", marks=pytest.mark.postgresql),
         pytest.param("mysql", marks=pytest.mark.mysql),
+        pytest.param("sqlite"),
     ]
 )
-async def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Fresh]:
+async def fresh(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Fresh]:
+    monkeypatch.chdir(tmp_path)  # where the SQLite file is, as the processes see it
     async with fresh_database(request.param, tmp_path) as database:
         yield database
 
@@ -186,7 +204,10 @@ async def read_everywhere(runs: list[Run], collection: str, record_id: str) -> l
 
 
 async def history(fresh: Fresh) -> list[str]:
-    if fresh.dialect == "postgresql":
+    if fresh.dialect == "sqlite":
+        with contextlib.closing(sqlite3.connect(f"{fresh.name}.db")) as connection:
+            rows = connection.execute("SELECT version FROM migration_history").fetchall()
+    elif fresh.dialect == "postgresql":
         rows = await fresh.admin_fetch_in_database("SELECT version FROM migration_history")
     else:
         rows = await fresh.admin_fetch(f"SELECT version FROM {fresh.name}.migration_history")

@@ -162,6 +162,38 @@ system:
     assert [e["restart_in"] for e in deaths] == [0.0, 1.0, 2.0, 4.0, 8.0]
 
 
+def test_a_second_signal_kills_the_workers_and_exits_1_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "stubborn.yaml"
+    path.write_text(
+        f"""
+system:
+  name: stubborn
+  shutdown_timeout: 120
+  components:
+    - name: stubborn
+      type: tests.e2e.components:Stubborn
+      config: {{output: "{tmp_path / "running"}"}}
+"""
+    )
+    run = start(path, tmp_path, free_port(), "--workers", "2")
+    try:
+        pids = workers_of(run)
+        run.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while {
+            e.get("pid") for e in events_so_far(run) if e.get("event") == "system_draining"
+        } != pids:
+            assert time.monotonic() < deadline, "the workers did not start draining"
+            time.sleep(0.05)
+        run.process.send_signal(signal.SIGTERM)
+        assert run.finish(timeout=30) == 1
+    finally:
+        run.kill()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 def test_sigint_drains_the_workers_and_exits_zero(tmp_path: Path, runs: list[Run]) -> None:
     run, _, _ = two_workers(tmp_path, runs)
     assert run.stop(signal.SIGINT) == 0, run.err[-3000:]
