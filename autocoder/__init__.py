@@ -29,6 +29,7 @@ from autocoder.errors import (
     VersionConflict,
     WorkerFailure,
 )
+from autocoder.logging import configure_logging
 from autocoder.runtime.component import ComponentConfig, ComposedComponent, RestartPolicy
 from autocoder.system import System
 
@@ -63,4 +64,5 @@ __all__ = (
     "VersionConflict",
     "WorkerFailure",
     "__version__",
+    "configure_logging",
 )

@@ -96,6 +96,7 @@ def test_the_public_api_is_pinned() -> None:
         "VersionConflict",
         "WorkerFailure",
         "__version__",
+        "configure_logging",
     }
     for name in autocoder.__all__:
         assert hasattr(autocoder, name), name
