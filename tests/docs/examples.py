@@ -6,9 +6,10 @@ directory per document (with ``blueprints/`` and ``examples/`` of the repository
 - ``yaml``: a blueprint (``system:``) is validated and started (every port is 0), a component
   or a list of components is validated inside a system of its own.
 - ``python``: executed; what it prints must match a following ``output`` block, if any.
-- ``console`` / ``sh``: each ``$ command`` runs in bash, its stdout and stderr together must
-  match the lines under it (when there are any); ``$ autocoder run ...`` stays up, in the
-  background, until the block ends, and its start-up lines are what it must print.
+- ``console`` / ``sh`` / ``bash``: each ``$ command`` runs in bash, its stdout and stderr
+  together must match the lines under it (when there are any; without any ``$`` prompt, each
+  line is a command); ``$ autocoder run ...`` stays up, in the background, until the block
+  ends, and its start-up lines are what it must print (at least that it is up).
 - any other language (``json``, ``toml``, ``output``, none) is text, not run.
 
 An HTML comment on the line before a block changes how it runs:
@@ -44,10 +45,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-RUN_LANGUAGES = {"yaml", "python", "console", "sh"}
+RUN_LANGUAGES = {"yaml", "python", "console", "sh", "bash"}
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^`]*)$")
 _DIRECTIVE = re.compile(r"^<!--\s*example:\s*(?P<kind>[a-z-]+)\s*(?P<arg>.*?)\s*-->$")
 MAPPED_PORTS = (8000, 8080, 9090)
+#: What a yaml example naming ${DATABASE_URL} is validated with (none is started with it).
+VALIDATION_ENVIRON = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test"}
 
 
 @dataclass
@@ -155,7 +158,6 @@ class Session:
             "PYTHONPATH": f"{directory}{os.pathsep}{ROOT}",
             "API_PORT": str(ports[8000]),
             "METRICS_PORT": str(ports[9090]),
-            "DATABASE_URL": f"sqlite:///{directory / 'app.db'}",
             "ADMIN_API_KEY": "admin-key",
             "ACME_API_KEY": "acme-key",
             "COLUMNS": "100",
@@ -201,7 +203,7 @@ def run_document(document: Path, directory: Path) -> int:
             elif block.language == "python":
                 expected = following.text if following and following.language == "output" else None
                 run_python(block, session, expected)
-            elif block.language in ("console", "sh"):
+            elif block.language in ("console", "sh", "bash"):
                 run_console(block, session)
             else:
                 continue
@@ -232,12 +234,13 @@ def run_yaml(block: Block, session: Session) -> None:
         for number, component in enumerate(components):
             component.setdefault("name", f"example_{number}")
         text = yaml.safe_dump({"system": {"name": "example", "components": components}})
-        load_blueprint_text(text, block.where, environ=session.environ)
+        load_blueprint_text(text, block.where, environ={**session.environ, **VALIDATION_ENVIRON})
         return
-    loaded = load_blueprint_text(text, block.where, environ=session.environ)
     if block.directive == "validate-only":
         assert block.argument, f"{block.where}: say why the blueprint is only validated"
+        load_blueprint_text(text, block.where, environ={**session.environ, **VALIDATION_ENVIRON})
         return
+    loaded = load_blueprint_text(text, block.where, environ=session.environ)
     components = [
         dataclasses.replace(item, config=item.config.model_copy(update={"port": 0}))
         if "port" in type(item.config).model_fields
@@ -293,9 +296,12 @@ def run_python(block: Block, session: Session, expected: str | None) -> None:
 
 
 def commands_of(text: str) -> list[tuple[str, list[str]]]:
-    """(command, expected output lines) of a console block."""
+    """(command, expected output lines) of a console block; in a block without any
+    ``$ `` prompt every line is a command whose output is not checked."""
     steps: list[tuple[str, list[str]]] = []
     lines = text.splitlines()
+    if not any(line.startswith("$ ") for line in lines):
+        lines = [f"$ {line}" for line in lines if line.strip()]
     index = 0
     while index < len(lines):
         line = lines[index]
@@ -321,7 +327,7 @@ def run_console(block: Block, session: Session) -> None:
     status = 0
     try:
         if block.directive == "running":
-            banner = _start_in_background(f"autocoder run {block.argument}", session, 1)
+            _, banner = _start_in_background(f"autocoder run {block.argument}", session, 1)
             assert banner and " is up" in banner[-1], f"{block.where}: {banner}"
         for command, expected in steps:
             command = session.mapped(command)
@@ -329,7 +335,9 @@ def run_console(block: Block, session: Session) -> None:
             if command.strip() == "echo $?":
                 actual = [str(status)]
             elif re.search(r"(^|\s)autocoder run ", command):
-                actual = _start_in_background(command, session, len(expected))
+                status, actual = _start_in_background(command, session, len(expected))
+                if not expected:
+                    assert any(" is up" in line for line in actual), f"{block.where}: {actual}"
             else:
                 done = subprocess.run(
                     ["bash", "-c", command],
@@ -347,13 +355,15 @@ def run_console(block: Block, session: Session) -> None:
         session.stop_background()
 
 
-def _start_in_background(command: str, session: Session, lines: int) -> list[str]:
+def _start_in_background(command: str, session: Session, lines: int) -> tuple[int, list[str]]:
     """Start ``autocoder run``: the lines it prints on stdout until it is up, or, when it
-    exits instead, those and the lines of its stderr that are not JSON log events."""
-    log = session.directory / f"run-{len(session.background)}.log"
+    exits instead, its exit status and those and the lines of its stderr that are not JSON
+    log events."""
+    session.stop_background()  # one system at a time: the next run takes the same ports
+    log = session.directory / "run.log"
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            ["bash", "-c", f"exec {command}"],
+            ["bash", "-c", f"exec env {command}"],
             cwd=session.directory,
             env={**session.environ, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.PIPE,
@@ -366,10 +376,10 @@ def _start_in_background(command: str, session: Session, lines: int) -> list[str
     for line in process.stdout:
         output.append(line.rstrip("\n"))
         if line.startswith("autocoder: system ") and " is up" in line:
-            return output + _banner_rows(process, lines - len(output))
-    process.wait()
+            return 0, output + _banner_rows(process, lines - len(output))
+    status = process.wait()
     errors = [line for line in log.read_text().splitlines() if not line.startswith("{")]
-    return output + errors
+    return status, output + errors
 
 
 def _banner_rows(process: subprocess.Popen[str], count: int) -> list[str]:
