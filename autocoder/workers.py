@@ -34,6 +34,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -161,6 +162,18 @@ def run_workers(
 ) -> int:
     """``autocoder run --workers N``: serve ``count`` workers (of ``components`` only, when
     given) until signalled; the exit code."""
+    if not hasattr(os, "fork") or not hasattr(socket, "SO_REUSEPORT"):
+        raise BlueprintError(
+            [
+                Problem(
+                    os.fspath(path),
+                    0,
+                    0,
+                    f"--workers {count} needs os.fork and SO_REUSEPORT"
+                    " (Linux); use --workers 1 here",
+                )
+            ]
+        )
     configure_logging(log_format, log_level)
     loaded = load_blueprint(Path(path))
     if components is not None:

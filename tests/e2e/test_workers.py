@@ -194,6 +194,29 @@ system:
             os.kill(pid, 0)
 
 
+def gone(pid: int) -> bool:
+    """The process has ended (a zombie that nobody reaped yet counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+def test_workers_drain_and_end_when_their_supervisor_is_killed(
+    tmp_path: Path, runs: list[Run]
+) -> None:
+    run, pids, _ = two_workers(tmp_path, runs)
+    run.process.kill()
+    run.process.wait()
+    deadline = time.monotonic() + 60
+    while not all(gone(pid) for pid in pids):
+        assert time.monotonic() < deadline, "workers outlived their supervisor"
+        time.sleep(0.05)
+    drained = {e.get("pid") for e in events_so_far(run) if e.get("event") == "system_draining"}
+    assert drained == pids
+
+
 def test_sigint_drains_the_workers_and_exits_zero(tmp_path: Path, runs: list[Run]) -> None:
     run, _, _ = two_workers(tmp_path, runs)
     assert run.stop(signal.SIGINT) == 0, run.err[-3000:]
