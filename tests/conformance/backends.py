@@ -5,6 +5,17 @@ on fresh storage: SQLite in a new file under ``tmp_path``; PostgreSQL and MariaD
 uniquely named table of the servers named by ``AUTOCODER_TEST_POSTGRESQL_URL`` and
 ``AUTOCODER_TEST_MYSQL_URL`` (defaults: this machine's servers), dropped afterwards.
 
+The same three databases also serve the suite through a V5EnhancedStore (ids ``v5-sqlite``,
+``v5-postgresql``, ``v5-mysql``): each test gets a fresh table made by a migration of the
+store's own blueprint config (a version unique to the table, removed from
+``migration_history`` afterwards). The suite writes arbitrary fields whose JSON type varies from
+record to record (``done`` is ``true``, ``1`` and ``"true"`` in one test), nested arrays and
+objects, and expects a record to hold exactly the fields written, so the table is a document
+table: the key ``id``, ``tenant_id`` (the primary key is ``(tenant_id, id)``, so two tenants
+may use one id), an integer ``version``, a database-generated ``seq`` giving creation order
+(SQLite's rowid serves there), and the whole record in a JSON ``data`` column. Tables with one
+column per field are tested in ``tests/v5``.
+
 An unreachable server skips its tests with a loud reason, except under ``CI=true``, where it
 fails them: CI must never pass by skipping the databases.
 """
@@ -20,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from autocoder.components.enhanced_store import V5EnhancedStore
 from autocoder.errors import DatabaseConnectionError
 from autocoder.storage.sql.database import Database
 from autocoder.storage.sql.dialects import quote
@@ -90,10 +102,99 @@ def mysql(_tmp_path: Path) -> contextlib.AbstractAsyncContextManager[dict[str, A
     return server_table(MYSQL_URL)
 
 
+#: The conformance table of a V5EnhancedStore, per dialect (``{table}`` is its name).
+V5_TABLE_SQL = {
+    "postgresql": (
+        "CREATE TABLE {table} (tenant_id VARCHAR(255) NOT NULL DEFAULT '',"
+        " id VARCHAR(255) NOT NULL, version INTEGER NOT NULL DEFAULT 1,"
+        " seq BIGSERIAL NOT NULL, data JSONB NOT NULL, PRIMARY KEY (tenant_id, id))"
+    ),
+    "mysql": (
+        "CREATE TABLE {table} (tenant_id VARCHAR(255) NOT NULL DEFAULT '',"
+        " id VARCHAR(255) NOT NULL, version INTEGER NOT NULL DEFAULT 1,"
+        " seq BIGINT NOT NULL AUTO_INCREMENT UNIQUE, data JSON NOT NULL,"
+        " PRIMARY KEY (tenant_id, id)) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    ),
+    "sqlite": (
+        "CREATE TABLE {table} (tenant_id TEXT NOT NULL DEFAULT '', id TEXT NOT NULL,"
+        " version INTEGER NOT NULL DEFAULT 1, data JSON NOT NULL, PRIMARY KEY (tenant_id, id))"
+    ),
+}
+
+
+def v5_config(url: str, dialect: str, table: str) -> dict[str, Any]:
+    """A V5EnhancedStore config whose one migration makes the conformance ``table``."""
+    return {
+        "database": {
+            "type": dialect,
+            "connection_string": url,
+            "connection_pool": {"min_size": 1, "max_size": 4, "timeout": 5},
+            "schema": {
+                "tables": [table],
+                "migrations": [
+                    {
+                        "version": f"conformance-{table}",
+                        "description": "a conformance test's table",
+                        "sql": {dialect: V5_TABLE_SQL[dialect].format(table=table)},
+                    }
+                ],
+            },
+        }
+    }
+
+
+async def forget_v5_table(url: str, table: str) -> None:
+    """Drop a V5 conformance table and its row in ``migration_history``."""
+    database = Database(url, min_size=1, max_size=1)
+    await database.connect()
+    try:
+        await database.execute(f"DROP TABLE IF EXISTS {quote(table, database.dialect)}")
+        await database.execute(
+            "DELETE FROM migration_history WHERE version = ?", f"conformance-{table}"
+        )
+    finally:
+        await database.disconnect()
+
+
+@contextlib.asynccontextmanager
+async def v5_server_table(url: str, dialect: str) -> AsyncIterator[dict[str, Any]]:
+    """A V5EnhancedStore config on a fresh table of the server at ``url``, removed afterwards."""
+    probe = await reachable(url)
+    await probe.disconnect()
+    table = unique_table("v5")
+    try:
+        yield v5_config(url, dialect, table)
+    finally:
+        await forget_v5_table(url, table)
+
+
+@contextlib.asynccontextmanager
+async def v5_sqlite_file(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    """A V5EnhancedStore config on a new SQLite file in ``tmp_path``."""
+    path = tmp_path / f"{unique_table('v5')}.db"
+    yield v5_config(f"sqlite:///{path}", "sqlite", "records")
+
+
+def v5_postgresql(_tmp_path: Path) -> contextlib.AbstractAsyncContextManager[dict[str, Any]]:
+    return v5_server_table(POSTGRESQL_URL, "postgresql")
+
+
+def v5_mysql(_tmp_path: Path) -> contextlib.AbstractAsyncContextManager[dict[str, Any]]:
+    return v5_server_table(MYSQL_URL, "mysql")
+
+
+for _make in (v5_sqlite_file, v5_postgresql, v5_mysql):
+    _make.component = V5EnhancedStore  # type: ignore[attr-defined]
+
+
 def backend_params() -> list[Any]:
-    """SQLite, PostgreSQL and MariaDB, as ``pytest.param``s of ``make(tmp_path)``."""
+    """SQLite, PostgreSQL and MariaDB under a Store and under a V5EnhancedStore, as
+    ``pytest.param``s of ``make(tmp_path)``."""
     return [
         pytest.param(sqlite_file, id="sqlite"),
         pytest.param(postgresql, id="postgresql", marks=pytest.mark.postgresql),
         pytest.param(mysql, id="mysql", marks=pytest.mark.mysql),
+        pytest.param(v5_sqlite_file, id="v5-sqlite"),
+        pytest.param(v5_postgresql, id="v5-postgresql", marks=pytest.mark.postgresql),
+        pytest.param(v5_mysql, id="v5-mysql", marks=pytest.mark.mysql),
     ]

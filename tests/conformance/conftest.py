@@ -4,8 +4,9 @@ Every test in this folder runs once per backend: memory, and whatever
 ``tests/conformance/backends.py`` adds (SQLite, PostgreSQL, MariaDB). A backend is a
 ``pytest.param`` whose value is a callable ``make(tmp_path)`` returning an async context manager
 that yields a Store config on fresh storage (a new file or a uniquely named table) and removes
-that storage on exit. Nothing in the tests knows which backend runs, except through
-``StoreFactory.durable`` (memory is not).
+that storage on exit. A backend served by another Store class (V5EnhancedStore over a table)
+names it as the callable's ``component`` attribute; the default is ``Store``. Nothing in the
+tests knows which backend runs, except through ``StoreFactory.durable`` (memory is not).
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ class StoreFactory:
     config: dict[str, Any]
     durable: bool
     opened: list[Store]
+    component: type[Store] = Store
 
     async def open(self, name: str = "store") -> Store:
-        store = Store(name, dict(self.config))
+        store = self.component(name, dict(self.config))
         await store.setup()
         self.opened.append(store)
         return store
@@ -61,8 +63,10 @@ async def store_factory(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[StoreFactory]:
     make: MakeConfig = request.param
+    component: type[Store] = getattr(make, "component", Store)
     async with make(tmp_path) as config:
-        factory = StoreFactory(config, config.get("storage_type") == "database", [])
+        durable = component is not Store or config.get("storage_type") == "database"
+        factory = StoreFactory(config, durable, [], component)
         try:
             yield factory
         finally:

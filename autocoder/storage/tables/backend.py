@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import anyio
+
 from autocoder.errors import DatabaseSchemaValidationError
 from autocoder.storage.backend import (
     CollectionInfo,
@@ -30,7 +32,7 @@ from autocoder.storage.backend import (
     Record,
     StorageBackend,
 )
-from autocoder.storage.sql.database import Database
+from autocoder.storage.sql.database import Connection, Database
 from autocoder.storage.tables.ddl import RawSession
 from autocoder.storage.tables.migrations import Migration, MigrationRunner, MigrationStatus
 from autocoder.storage.tables.operations import TableOps
@@ -79,10 +81,17 @@ class TableBackend(StorageBackend):
 
     async def connect(self) -> None:
         await self.database.connect()
-        if self.apply_migrations:
-            self.applied_versions = await self.apply_schema_migrations()
-        await self.validate_schema_integrity()
-        await self.reflect()
+        try:
+            if self.apply_migrations:
+                self.applied_versions = await self.apply_schema_migrations()
+            await self.validate_schema_integrity()
+            await self.reflect()
+        except BaseException:
+            # A store whose setup failed holds nothing: an open SQLite connection's thread
+            # would otherwise keep the process from exiting.
+            with anyio.CancelScope(shield=True):
+                await self.database.disconnect()
+            raise
 
     async def close(self) -> None:
         await self.database.disconnect()
@@ -139,9 +148,12 @@ class TableBackend(StorageBackend):
     def table(self, collection: str) -> TableSchema:
         return self.schemas[collection]
 
+    def _ops(self, conn: Connection) -> TableOps:
+        return TableOps(self.schemas, self.dialect, conn)
+
     async def count(self, collection: str) -> int:
         async with self.database.connection(reset=False) as conn:
-            return await TableOps(self, conn).count(collection)
+            return await self._ops(conn).count(collection)
 
     def transaction(self) -> AbstractAsyncContextManager[Operations]:
         return self._transaction()
@@ -150,22 +162,22 @@ class TableBackend(StorageBackend):
     async def _transaction(self) -> AsyncIterator[Operations]:
         # The block's own exceptions pass through untouched (the transaction is rolled back).
         async with self.database.transaction() as conn:
-            yield TableOps(self, conn)
+            yield self._ops(conn)
 
     async def create(
         self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
     ) -> Record:
         # One INSERT (and reads on the same connection): atomic without a transaction.
         async with self.database.connection(reset=False) as conn:
-            return await TableOps(self, conn).create(collection, tenant, record_id, data)
+            return await self._ops(conn).create(collection, tenant, record_id, data)
 
     async def get(self, collection: str, tenant: str, record_id: str) -> Any:
         async with self.database.connection(reset=False) as conn:
-            return await TableOps(self, conn).get(collection, tenant, record_id)
+            return await self._ops(conn).get(collection, tenant, record_id)
 
     async def list(self, collection: str, tenant: str, query: ListQuery) -> Any:
         async with self.database.connection(reset=False) as conn:
-            return await TableOps(self, conn).list(collection, tenant, query)
+            return await self._ops(conn).list(collection, tenant, query)
 
     def pool_stats(self) -> dict[str, int]:
         """Connections by state, for ``autocoder_db_pool_connections``."""

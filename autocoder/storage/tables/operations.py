@@ -3,7 +3,9 @@
 Statements are written with ``?`` placeholders and quoted identifiers (names come from the
 database catalog and are checked); values are always bound parameters. Ids are strings
 outside and converted to the key column's type here: an id that cannot be one (``"abc"`` for
-an integer key) finds nothing.
+an integer key) finds nothing. A driver error leaves each statement as an ``autocoder.errors``
+class, so a batch learns which of its operations failed (a duplicate id is a ``Conflict`` of
+that operation, not of the commit).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from autocoder.errors import DataValidationError, NotFound, ValidationFailed, VersionConflict
 from autocoder.storage.backend import ListQuery, Record
 from autocoder.storage.ordering import matches, sort_key
 from autocoder.storage.sql.database import Connection
-from autocoder.storage.sql.dialects import native, quote
+from autocoder.storage.sql.dialects import Dialect, native, quote
 from autocoder.storage.tables.schema import (
     DOCUMENT_COLUMN,
     TENANT_COLUMN,
@@ -29,17 +32,16 @@ from autocoder.storage.tables.schema import (
 
 Records = list[Record]
 
-if TYPE_CHECKING:
-    from autocoder.storage.tables.backend import TableBackend
-
 
 class TableOps:
-    """``Operations`` over the tables of a ``TableBackend``, on the connection ``raw``."""
+    """``Operations`` over the tables ``schemas`` (by name), on the connection ``conn``."""
 
-    def __init__(self, backend: TableBackend, conn: Connection) -> None:
-        self.backend = backend
+    def __init__(
+        self, schemas: Mapping[str, TableSchema], dialect: Dialect, conn: Connection
+    ) -> None:
+        self.schemas = schemas
         self.conn = conn
-        self.dialect = backend.dialect
+        self.dialect = dialect
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -55,7 +57,7 @@ class TableOps:
         return done.rowcount
 
     def _table(self, collection: str, tenant: str) -> TableSchema:
-        table = self.backend.table(collection)
+        table = self.schemas[collection]
         if tenant and not table.tenant_partitioned:
             raise ValidationFailed(
                 f"table {table.name} has no {TENANT_COLUMN} column, so it cannot be used with a"
@@ -313,7 +315,7 @@ class TableOps:
                     raise ValidationFailed(f"where {name}: {exc}", field=name) from None
             conditions.append(f"{self._q(column.name)} = ?")
             params.append(bound)
-        key = self._q(table.key.name)
+        key = self._creation_order(table)
         order = [f"{key} ASC"]
         if query.order_by is not None:
             column = self._filter_column(table, query.order_by)
@@ -331,6 +333,10 @@ class TableOps:
             query.offset,
         )
         return [self._record(table, row) for row in rows]
+
+    def _creation_order(self, table: TableSchema) -> str:
+        order = table.creation_order
+        return order if order == "rowid" and table.rowid else self._q(order)
 
     def _filter_column(self, table: TableSchema, name: str) -> Column:
         if name == "id":
@@ -351,7 +357,7 @@ class TableOps:
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = await self._fetch(
             f"SELECT {self._select_list(table)} FROM {self._q(table.name)}{where}"
-            f" ORDER BY {self._q(table.key.name)} ASC",
+            f" ORDER BY {self._creation_order(table)} ASC",
             *params,
         )
         records = [self._record(table, row) for row in rows]
@@ -361,6 +367,6 @@ class TableOps:
         return records[query.offset : query.offset + query.limit]
 
     async def count(self, collection: str) -> int:
-        table = self.backend.table(collection)
+        table = self.schemas[collection]
         rows = await self._fetch(f"SELECT COUNT(*) FROM {self._q(table.name)}")
         return int(rows[0][0])

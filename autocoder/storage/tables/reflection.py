@@ -8,10 +8,12 @@ its check constraint.
 
 from __future__ import annotations
 
+import re
+
 from autocoder.errors import DatabaseSchemaValidationError
 from autocoder.storage.sql.dialects import Dialect
 from autocoder.storage.tables.ddl import RawSession
-from autocoder.storage.tables.schema import Column, Kind, TableSchema
+from autocoder.storage.tables.schema import TENANT_COLUMN, Column, Kind, TableSchema
 
 _KINDS: dict[str, Kind] = {
     **dict.fromkeys(
@@ -85,12 +87,16 @@ async def reflect_table(session: RawSession, table: str) -> TableSchema:
     if not columns:
         raise DatabaseSchemaValidationError(f"table {table} does not exist")
     keys = [c for c in columns if c.primary_key]
+    if len(keys) == 2 and TENANT_COLUMN in (keys[0].name, keys[1].name):
+        keys = [c for c in keys if c.name != TENANT_COLUMN]  # (tenant_id, id): ids per tenant
     if len(keys) != 1:
         what = "has no primary key" if not keys else "has a primary key of several columns"
         raise DatabaseSchemaValidationError(
-            f"table {table} {what}: a V5 table needs a primary key of one column (the record id)"
+            f"table {table} {what}: a V5 table needs a primary key of one column (the record"
+            f" id), or of {TENANT_COLUMN} and one column"
         )
-    return TableSchema(table, tuple(columns), keys[0])
+    rowid = session.dialect == "sqlite" and await _sqlite_has_rowid(session, table)
+    return TableSchema(table, tuple(columns), keys[0], rowid=rowid)
 
 
 def kind_of(type_name: str, dialect: Dialect) -> Kind:
@@ -144,6 +150,19 @@ async def _reflect_sqlite(session: RawSession, table: str) -> list[Column]:
             )
         )
     return columns
+
+
+async def _sqlite_has_rowid(session: RawSession, table: str) -> bool:
+    """Whether a SQLite table keeps a rowid: every table but ``WITHOUT ROWID`` ones (a view has
+    none either)."""
+    rows = await session.fetch(
+        "SELECT type, sql FROM sqlite_master WHERE name = ? AND type IN ('table', 'view')", table
+    )
+    if not rows or rows[0][0] != "table":
+        return False
+    text = str(rows[0][1] or "").upper()
+    options = text[text.rfind(")") + 1 :]  # after the column list: STRICT, WITHOUT ROWID
+    return re.search(r"\bWITHOUT\s+ROWID\b", options) is None
 
 
 async def _reflect_postgresql(session: RawSession, table: str) -> list[Column]:
