@@ -30,6 +30,7 @@ from autocoder.observability.perf import PerformanceMonitor
 from autocoder.runtime.component import ComponentConfig
 from autocoder.runtime.messages import Reply
 from autocoder.storage.backend import StorageBackend
+from autocoder.storage.settings import DatabaseSettings
 from autocoder.storage.sql.dialects import Dialect, dialect_of
 from autocoder.storage.tables.backend import TableBackend
 from autocoder.storage.tables.migrations import Migration, MigrationStatus, check_versions
@@ -39,8 +40,6 @@ from .store import Store, in_memory_sqlite
 
 #: The SQLite database of ``testing_mode`` when ``connection_string`` is not an sqlite:/// URL.
 IN_MEMORY_URL = "sqlite:///:memory:"
-
-_ACTIONS = frozenset({"create", "get", "update", "replace", "delete", "list", "batch", "describe"})
 
 
 class ConnectionPoolConfig(ComponentConfig):
@@ -124,6 +123,18 @@ class V5EnhancedStoreConfig(ComponentConfig):
             return "sqlite"
         return dialect_of(self.url, self.database.type)  # a ValueError when they disagree
 
+    def database_settings(self) -> DatabaseSettings:
+        """The database and pool of ``database``, in the model a ``Store`` uses too: the pool's
+        ``timeout`` is the wait for a connection; statements have the Store's default bound."""
+        pool = self.database.connection_pool
+        return DatabaseSettings(
+            self.url,
+            self.dialect,
+            min_size=pool.min_size,
+            max_size=pool.max_size,
+            pool_timeout=pool.timeout,
+        )
+
 
 class V5EnhancedStore(Store):
     """A Store over database tables: migrations, schema validation, pooling, monitoring."""
@@ -134,9 +145,10 @@ class V5EnhancedStore(Store):
         "connection pool and performance monitoring."
     )
 
-    def __init__(self, name: str, config: Any = None, **kwargs: Any) -> None:
-        super().__init__(name, config, **kwargs)
-        self.performance_monitor = PerformanceMonitor()
+    performance_monitor: PerformanceMonitor
+
+    def create_monitor(self) -> PerformanceMonitor:
+        return PerformanceMonitor()
 
     @classmethod
     def unshared_state(cls, config: Any) -> str | None:
@@ -144,16 +156,11 @@ class V5EnhancedStore(Store):
 
     def create_backend(self) -> StorageBackend:
         config: V5EnhancedStoreConfig = self.config
-        database = config.database
-        pool = database.connection_pool
+        schema = config.database.schema_
         return TableBackend(
-            config.url,
-            database_type=config.dialect,
-            tables=database.schema_.tables,
-            migrations=database.schema_.migrations,
-            min_size=pool.min_size,
-            max_size=pool.max_size,
-            timeout=pool.timeout,
+            config.database_settings(),
+            tables=schema.tables,
+            migrations=schema.migrations,
             progress=self._migration_progress,
         )
 
@@ -196,27 +203,16 @@ class V5EnhancedStore(Store):
         if collection is not None:
             message["collection"] = collection
         started = time.perf_counter()
-        ok = False
         try:
             reply, changes = await self.actions.execute(parse_message(message))
-            ok = True
-        finally:
-            self.performance_monitor.record("create", time.perf_counter() - started, ok=ok)
+        except BaseException:
+            self.record("create", time.perf_counter() - started, {"status": "error"})
+            raise
         await self._publish(changes)
+        self.record("create", time.perf_counter() - started, reply)
         return reply
 
     # -- serving ---------------------------------------------------------------------------
-
-    async def process_item(self, item: Any) -> Reply:
-        started = time.perf_counter()
-        reply = await super().process_item(item)
-        action = item.get("action") if isinstance(item, dict) else None
-        self.performance_monitor.record(
-            action if action in _ACTIONS else "invalid",
-            time.perf_counter() - started,
-            ok=reply.get("status") != "error",
-        )
-        return reply
 
     def get_health_status(self) -> dict[str, Any]:
         health = super().get_health_status()

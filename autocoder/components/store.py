@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -11,13 +12,15 @@ from pydantic import Field, model_validator
 from autocoder.errors import BatchFailed, InternalError, NotFound, StoreError
 from autocoder.logging import mask_secrets
 from autocoder.observability.metrics import SystemMetrics
+from autocoder.observability.perf import Meter, PerformanceMonitor
 from autocoder.runtime.component import ComponentConfig, ComposedComponent
 from autocoder.runtime.messages import Reply
 from autocoder.storage.backend import StorageBackend
 from autocoder.storage.memory import MemoryBackend
+from autocoder.storage.settings import DatabaseSettings
 from autocoder.storage.sql.dialects import Dialect, scheme_dialect
 from autocoder.store.actions import Actions, Change
-from autocoder.store.messages import IDENTIFIER, parse_message
+from autocoder.store.messages import IDENTIFIER, action_label, parse_message
 
 DatabaseType = Dialect
 
@@ -58,6 +61,19 @@ class StoreConfig(ComponentConfig):
             raise ValueError("storage_type 'database' needs a database_url")
         return self
 
+    def database_settings(self) -> DatabaseSettings:
+        """The database, pool and time bounds of a ``storage_type: database`` store."""
+        if self.database_url is None or self.database_type is None:
+            raise ValueError("storage_type 'database' needs a database_url")
+        return DatabaseSettings(
+            self.database_url,
+            self.database_type,
+            min_size=1,
+            max_size=self.pool_max_size,
+            pool_timeout=self.pool_timeout,
+            command_timeout=self.command_timeout,
+        )
+
 
 def in_memory_sqlite(url: str | None) -> str | None:
     """The reason an SQLite database at ``url`` lives in one process only, else ``None``."""
@@ -70,19 +86,31 @@ def in_memory_sqlite(url: str | None) -> str | None:
 
 
 class Store(ComposedComponent):
-    """Persists records in memory or a database table and answers action messages."""
+    """Persists records in memory or a database table and answers action messages.
+
+    Each message is measured once, in ``process_item`` (whether it came over a binding or
+    through the Python API), and recorded by ``self.meter`` under ``action_label``: in
+    ``autocoder_processing_seconds``, ``autocoder_store_operations_total`` and, when the store
+    has one, its ``performance_monitor``.
+    """
 
     Config = StoreConfig
     description = "Persists records (memory, SQLite, PostgreSQL, MySQL) and answers actions."
     serves_collections = True
+    measures_itself = True
 
     def __init__(self, name: str, config: Any = None, **kwargs: Any) -> None:
         super().__init__(name, config, **kwargs)
+        self.performance_monitor: PerformanceMonitor | None = self.create_monitor()
+        self.meter = Meter(name, self.performance_monitor)
         self.backend = self.create_backend()
         self.actions = Actions(self.backend)
         self.items_count = 0
         self._record_counts: dict[str, int] = {}
-        self._operation_counters: dict[tuple[str, str], Any] = {}
+
+    def create_monitor(self) -> PerformanceMonitor | None:
+        """The performance monitor fed with every operation; none for a plain Store."""
+        return None
 
     @classmethod
     def unshared_state(cls, config: Any) -> str | None:
@@ -95,15 +123,17 @@ class Store(ComposedComponent):
         config: StoreConfig = self.config
         if config.storage_type == "memory":
             return MemoryBackend([config.table_name])
+        settings = config.database_settings()
         module_name, _, class_name = SQL_BACKEND.partition(":")
         backend_class = getattr(importlib.import_module(module_name), class_name)
         backend: StorageBackend = backend_class(
-            config.database_url,
-            database_type=config.database_type,
+            settings.url,
+            database_type=settings.dialect,
             table_name=config.table_name,
-            pool_max_size=config.pool_max_size,
-            pool_timeout=config.pool_timeout,
-            command_timeout=config.command_timeout,
+            pool_min_size=settings.min_size,
+            pool_max_size=settings.max_size,
+            pool_timeout=settings.pool_timeout,
+            command_timeout=settings.command_timeout,
         )
         return backend
 
@@ -139,6 +169,7 @@ class Store(ComposedComponent):
 
     async def process_item(self, item: Any) -> Reply:
         """Serve one action message; every failure becomes an error reply, never an exception."""
+        started = time.perf_counter()
         self.items_count += 1
         changes: list[Change] = []
         try:
@@ -149,12 +180,16 @@ class Store(ComposedComponent):
         except BatchFailed as exc:
             reply = exc.reply
         except Exception as exc:
-            self.log.exception("store_internal_error", action=_action_of(item))
+            self.log.exception("store_internal_error", action=action_label(item))
             reply = InternalError(f"internal error: {type(exc).__name__}: {exc}").to_reply()
-        self._count_operation(_action_of(item), str(reply.get("status")))
         if changes:
             await self._publish(changes)
+        self.record(action_label(item), time.perf_counter() - started, reply)
         return reply
+
+    def record(self, action: str, seconds: float, reply: Reply) -> None:
+        """Record one served operation (the one measurement of it) under ``action``."""
+        self.meter.record(self.metrics, action, seconds, str(reply.get("status")))
 
     async def _publish(self, changes: list[Change]) -> None:
         for change in changes:
@@ -164,16 +199,6 @@ class Store(ComposedComponent):
         for outbound in self.send_streams.values():
             for change in changes:
                 await outbound.send(change.as_event())
-
-    def _count_operation(self, action: str, status: str) -> None:
-        if self.metrics is None:
-            return
-        key = (action, status)
-        counter = self._operation_counters.get(key)
-        if counter is None:
-            counter = self.metrics.store_operations.labels(self.name, action, status)
-            self._operation_counters[key] = counter
-        counter.inc()
 
     def urls(self) -> list[str]:
         url = getattr(self.config, "database_url", None)
@@ -193,8 +218,3 @@ class Store(ComposedComponent):
         }
         health.update(self.backend.health())
         return health
-
-
-def _action_of(item: Any) -> str:
-    action = item.get("action") if isinstance(item, dict) else None
-    return action if isinstance(action, str) and len(action) <= 32 else "invalid"

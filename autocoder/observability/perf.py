@@ -4,6 +4,12 @@ Every operation a V5EnhancedStore serves is recorded with its action, its durati
 it succeeded. Counts and sums are exact; percentiles come from a fixed-size uniform reservoir
 sample (Vitter's algorithm R), so memory stays constant however long the store runs, and the
 percentiles of a long run are those of a uniform sample of all its operations.
+
+``Meter`` is the one place a message's processing time goes: a component measures each message
+once and the meter records that one duration, under one action label, in
+``autocoder_processing_seconds``, in ``autocoder_store_operations_total`` (for stores, with the
+reply's status) and in the store's ``PerformanceMonitor`` (V5EnhancedStore), so the three never
+disagree about what an action was or how long it took.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
+
+from autocoder.observability.instruments import CounterChild, HistogramChild
+from autocoder.observability.metrics import SystemMetrics
 
 #: Samples kept for the percentiles of all operations, and of each action.
 RESERVOIR_SIZE = 4096
@@ -109,3 +118,52 @@ class PerformanceMonitor:
         """Forget every recorded operation."""
         self._all = _Tally(_Reservoir(RESERVOIR_SIZE, self._rng))
         self._by_action = {}
+
+
+class Meter:
+    """Records each message's one measured duration in every place that shows it.
+
+    ``record(metrics, action, seconds)`` observes ``autocoder_processing_seconds``; with a
+    ``status`` (a store's reply status) it also counts ``autocoder_store_operations_total`` and
+    feeds ``monitor`` when there is one (an operation failed when its status is ``error``).
+    ``metrics`` is passed per call because a component joins a system's metrics after it is
+    made (and a store used through the Python API alone has none).
+    """
+
+    __slots__ = ("_counts", "_metrics", "_seconds", "component", "monitor")
+
+    def __init__(self, component: str, monitor: PerformanceMonitor | None = None) -> None:
+        self.component = component
+        self.monitor = monitor
+        self._metrics: SystemMetrics | None = None
+        self._seconds: dict[str, HistogramChild] = {}
+        self._counts: dict[tuple[str, str], CounterChild] = {}
+
+    def record(
+        self,
+        metrics: SystemMetrics | None,
+        action: str,
+        seconds: float,
+        status: str | None = None,
+    ) -> None:
+        if status is not None and self.monitor is not None:
+            self.monitor.record(action, seconds, ok=status != "error")
+        if metrics is None:
+            return
+        if metrics is not self._metrics:  # series are cached per metrics registry
+            self._metrics = metrics
+            self._seconds = {}
+            self._counts = {}
+        histogram = self._seconds.get(action)
+        if histogram is None:
+            histogram = metrics.processing_seconds.labels(self.component, action)
+            self._seconds[action] = histogram
+        histogram.observe(seconds)
+        if status is None:
+            return
+        key = (action, status)
+        counter = self._counts.get(key)
+        if counter is None:
+            counter = metrics.store_operations.labels(self.component, action, status)
+            self._counts[key] = counter
+        counter.inc()

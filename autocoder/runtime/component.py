@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from autocoder.errors import error_reply
 from autocoder.observability.carried import adopt, release
 from autocoder.observability.metrics import SystemMetrics
+from autocoder.observability.perf import Meter
 from autocoder.runtime.messages import Envelope, Message, Reply
 from autocoder.runtime.wiring import Inbound, SendSide
 
@@ -51,12 +52,16 @@ class ComposedComponent:
       the message on). Only such components get ``describe`` from an endpoint at start-up, and
       the endpoint serves the collections they name through them. Everything else is sent
       nothing by the runtime: every item it receives comes from a sender that chose to send it.
+    - ``measures_itself``: ``True`` when ``process_item`` records its own processing time in
+      ``self.meter`` (stores do, so that messages given through the Python API are measured
+      too); the serving loop then does not measure the message a second time.
     """
 
     Config: ClassVar[type[BaseModel]] = ComponentConfig
     description: ClassVar[str] = "A user-defined stream component."
     accepts_input: ClassVar[bool] = True
     serves_collections: ClassVar[bool] = False
+    measures_itself: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -86,7 +91,8 @@ class ComposedComponent:
         #: ``transport_connected``), merged by ``health_status()``.
         self.health_reports: list[Callable[[], Mapping[str, Any]]] = []
         self._stop_event: anyio.Event | None = None
-        self._processing_seconds: dict[str, Any] = {}
+        #: Where processing times go (``autocoder_processing_seconds``, and a store's counts).
+        self.meter = Meter(name)
         self._errors: dict[str, Any] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -213,7 +219,7 @@ class ComposedComponent:
         loop, so the supervisor restarts the component; cancellation answers likewise.
         """
         item = envelope.message
-        started = time.perf_counter()
+        started = None if self.measures_itself else time.perf_counter()
         adopted = None if envelope.carried is None else adopt(envelope.carried)
         try:
             reply = await self.process_item(item)
@@ -229,7 +235,8 @@ class ComposedComponent:
         finally:
             if adopted is not None:
                 release(adopted)
-            self.observe_processing(item, time.perf_counter() - started)
+            if started is not None:
+                self.observe_processing(item, time.perf_counter() - started)
         if reply is None:
             reply = {"status": "success"}
         elif not isinstance(reply, dict) or not isinstance(reply.get("status"), str):
@@ -250,14 +257,11 @@ class ComposedComponent:
     # -- metrics helpers -------------------------------------------------------------------
 
     def observe_processing(self, item: Any, seconds: float) -> None:
+        """Record one message's processing time, labelled with its ``action`` field."""
         if self.metrics is None:
             return
-        action = str(item.get("action", "")) if isinstance(item, dict) else ""
-        child = self._processing_seconds.get(action)
-        if child is None:
-            child = self.metrics.processing_seconds.labels(self.name, action)
-            self._processing_seconds[action] = child
-        child.observe(seconds)
+        action = item.get("action", "") if isinstance(item, dict) else ""
+        self.meter.record(self.metrics, action if isinstance(action, str) else "", seconds)
 
     def count_error(self, error_type: str) -> None:
         if self.metrics is None:

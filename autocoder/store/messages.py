@@ -190,6 +190,14 @@ def parse_message(message: Any, *, allowed: tuple[str, ...] = ACTION_NAMES) -> A
     return parsed
 
 
+def action_label(message: Any) -> str:
+    """The action a store's metrics and performance monitor file a message under: its
+    ``action`` when that is one of the store's actions, else ``"invalid"`` (so a bad message
+    never makes a new metric series)."""
+    action = message.get("action") if isinstance(message, dict) else None
+    return action if isinstance(action, str) and action in _ADAPTERS else "invalid"
+
+
 SINGLE_ACTION_NAMES: tuple[str, ...] = ("create", "get", "update", "replace", "delete", "list")
 _RECORD_ID: TypeAdapter[str] = TypeAdapter(RecordId)
 

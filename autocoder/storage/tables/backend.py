@@ -32,7 +32,8 @@ from autocoder.storage.backend import (
     Record,
     StorageBackend,
 )
-from autocoder.storage.sql.database import Connection, Database
+from autocoder.storage.settings import DatabaseSettings
+from autocoder.storage.sql.database import Connection
 from autocoder.storage.tables.ddl import RawSession
 from autocoder.storage.tables.migrations import Migration, MigrationRunner, MigrationStatus
 from autocoder.storage.tables.operations import TableOps
@@ -49,24 +50,15 @@ class TableBackend(StorageBackend):
 
     def __init__(
         self,
-        url: str,
+        settings: DatabaseSettings,
         *,
-        database_type: str | None,
         tables: Sequence[str],
         migrations: Sequence[Migration] = (),
-        min_size: int = 1,
-        max_size: int = 10,
-        timeout: float = 30.0,
         apply_migrations: bool = True,
         progress: Progress | None = None,
     ) -> None:
-        self.database = Database(
-            url,
-            database_type=database_type,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=timeout,
-        )
+        self.settings = settings
+        self.database = settings.database()
         self.dialect = self.database.dialect
         self.table_names = list(tables)
         self.migrations = list(migrations)
