@@ -151,11 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run systems described in YAML blueprints.",
         epilog="Exit codes: 0 success, 1 failure at run time, 2 invalid blueprint or usage.",
     )
-    parser.add_argument("--version", action="version", version=f"autocoder {package_version()}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"autocoder {package_version()}",
+        help="print the version and exit",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="validate, start and serve a blueprint until stopped")
-    run.add_argument("blueprint", metavar="BLUEPRINT")
+    run.add_argument("blueprint", metavar="BLUEPRINT", help="the blueprint file to serve")
     run.add_argument(
         "--log-format",
         choices=LOG_FORMATS,
@@ -188,7 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     graph = commands.add_parser("graph", help="draw components and bindings")
     graph.add_argument("blueprint", metavar="BLUEPRINT", help="a file, or - for stdin")
-    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    graph.add_argument(
+        "--format",
+        choices=("mermaid", "dot"),
+        default="mermaid",
+        help="mermaid (a flowchart, the default) or dot (Graphviz)",
+    )
     graph.set_defaults(handler=cmd_graph)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the blueprint format")
@@ -202,8 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser(
         "migrate", help="apply V5EnhancedStore migrations without serving"
     )
-    migrate.add_argument("blueprint", metavar="BLUEPRINT")
-    migrate.add_argument("--component", metavar="NAME", help="only this component")
+    migrate.add_argument(
+        "blueprint", metavar="BLUEPRINT", help="the blueprint whose V5EnhancedStores to migrate"
+    )
+    migrate.add_argument(
+        "--component", metavar="NAME", help="only this V5EnhancedStore (default: every one)"
+    )
     migrate.add_argument(
         "--status",
         action="store_true",
@@ -237,7 +251,8 @@ def _add_log_level(parser: argparse.ArgumentParser) -> None:
         type=str.lower,
         choices=LOG_LEVELS,
         default="info",
-        help="debug also prints the traceback of an unexpected error",
+        help="debug, info (default), warning, error or critical; debug also prints the "
+        "traceback of a failure",
     )
 
 

@@ -45,9 +45,11 @@ IN_MEMORY_URL = "sqlite:///:memory:"
 class ConnectionPoolConfig(ComponentConfig):
     """``database.connection_pool``: the real pool's bounds and the wait for a connection."""
 
-    min_size: int = Field(default=5, ge=0, le=1000)
-    max_size: int = Field(default=20, ge=1, le=1000)
-    timeout: float = Field(default=30.0, gt=0, le=3600)
+    min_size: int = Field(default=5, ge=0, le=1000, description="Connections kept open.")
+    max_size: int = Field(default=20, ge=1, le=1000, description="Connections at most.")
+    timeout: float = Field(
+        default=30.0, gt=0, le=3600, description="Seconds to wait for a connection."
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> ConnectionPoolConfig:
@@ -59,8 +61,12 @@ class ConnectionPoolConfig(ComponentConfig):
 class SchemaConfig(ComponentConfig):
     """``database.schema``: the tables served, and the migrations that make them."""
 
-    tables: list[str] = Field(min_length=1)
-    migrations: list[Migration] = Field(default_factory=list)
+    tables: list[str] = Field(
+        min_length=1, description="The tables served as collections; the first is the default."
+    )
+    migrations: list[Migration] = Field(
+        default_factory=list, description="Applied in version order at start-up, once each."
+    )
 
     @model_validator(mode="after")
     def _checks(self) -> SchemaConfig:
@@ -80,17 +86,26 @@ class SchemaConfig(ComponentConfig):
 class DatabaseConfig(ComponentConfig):
     """``database``: which database, its pool, and its schema."""
 
-    type: Literal["postgresql", "mysql", "sqlite"] | None = None
-    connection_string: str | None = None
-    connection_pool: ConnectionPoolConfig = Field(default_factory=ConnectionPoolConfig)
-    schema_: SchemaConfig = Field(alias="schema")
+    type: Literal["postgresql", "mysql", "sqlite"] | None = Field(
+        default=None, description="May be left out: implied by connection_string."
+    )
+    connection_string: str | None = Field(
+        default=None, description="The database URL; required unless testing_mode is true."
+    )
+    connection_pool: ConnectionPoolConfig = Field(
+        default_factory=ConnectionPoolConfig, description="The connection pool's bounds."
+    )
+    schema_: SchemaConfig = Field(alias="schema", description="The tables and their migrations.")
 
 
 class V5EnhancedStoreConfig(ComponentConfig):
-    """SPEC section 5; ``testing_mode`` runs the same schema on SQLite."""
+    """Configuration of a V5EnhancedStore; ``testing_mode`` runs the same schema on SQLite."""
 
-    database: DatabaseConfig
-    testing_mode: bool = False
+    database: DatabaseConfig = Field(description="Which database, its pool and its schema.")
+    testing_mode: bool = Field(
+        default=False,
+        description="Run on SQLite: connection_string's sqlite:/// file, else in memory.",
+    )
 
     @model_validator(mode="after")
     def _database(self) -> V5EnhancedStoreConfig:

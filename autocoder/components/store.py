@@ -33,15 +33,33 @@ def database_type_of(url: str) -> DatabaseType | None:
 
 
 class StoreConfig(ComponentConfig):
-    """SPEC section 4."""
+    """Configuration of a Store: where its records live (docs/components.md#store)."""
 
-    storage_type: Literal["memory", "database"] = "memory"
-    database_type: DatabaseType | None = None
-    database_url: str | None = None
-    table_name: str = Field(default="tasks", pattern=IDENTIFIER)
-    pool_max_size: int = Field(default=4, ge=1, le=200)
-    pool_timeout: float = Field(default=5.0, gt=0)
-    command_timeout: float = Field(default=30.0, gt=0)
+    storage_type: Literal["memory", "database"] = Field(
+        default="memory",
+        description="memory: fast, lost on exit; database: a table at database_url.",
+    )
+    database_type: DatabaseType | None = Field(
+        default=None, description="May be left out: implied by database_url, must match it."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://, mysql:// or sqlite:///file.db; required for database.",
+    )
+    table_name: str = Field(
+        default="tasks",
+        pattern=IDENTIFIER,
+        description="The collection's name (the HTTP path /NAME) and the table's.",
+    )
+    pool_max_size: int = Field(
+        default=4, ge=1, le=200, description="Database connections at most (messages at once)."
+    )
+    pool_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a connection, then unavailable."
+    )
+    command_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds one statement may run, then timeout."
+    )
 
     @model_validator(mode="after")
     def _database_settings(self) -> StoreConfig:

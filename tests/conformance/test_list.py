@@ -78,6 +78,14 @@ async def test_records_missing_the_order_field_come_last_ascending(store: Store)
     assert [r["id"] for r in down["data"]] == [ids[0], ids[1], ids[2]]
 
 
+async def test_an_order_field_no_record_has_keeps_creation_order(store: Store) -> None:
+    ids = await _fill(store, [{"n": 2}, {"n": 1}, {"n": 3}])
+    for order_by in ("nonexistent", "-nonexistent"):
+        reply = await store.process_item({"action": "list", "order_by": order_by})
+        assert reply["status"] == "success"
+        assert [r["id"] for r in reply["data"]] == ids, order_by
+
+
 async def test_pages_with_limit_offset_and_next_offset(store: Store) -> None:
     ids = await _fill(store, [{"i": i} for i in range(7)])
     first = await store.process_item({"action": "list", "limit": 3})

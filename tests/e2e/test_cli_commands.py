@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -29,7 +30,7 @@ def test_components_lists_every_type_with_its_fields(autocoder: Autocoder) -> No
     headings = [line.split(":")[0] for line in result.stdout.splitlines() if line[:1].isalpha()]
     assert headings == registry.known_types()
     store = result.stdout.split("\n\nStore: ")[1].split("\n\n")[0]
-    assert "    storage_type: 'memory' | 'database' = 'memory'" in store.splitlines()
+    assert re.search(r"^    storage_type: 'memory' \| 'database' = 'memory'  # \w", store, re.M)
     metrics = result.stdout.split("MetricsEndpoint: ")[1].split("\n\n")[0]
     assert re.search(r"^    port: int = 9090\b", metrics, re.MULTILINE)
 
@@ -106,3 +107,29 @@ def test_unexpected_error_is_an_internal_error_line(
         "",
         "error: internal error: ZeroDivisionError: division by zero\n",
     )
+
+
+def test_every_option_of_every_command_has_help_text(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from autocoder.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option: its names, then its help
+
+    def help_sections(*argv: str) -> list[str]:
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*argv, "--help"])
+        sections = capsys.readouterr().out.split("\n\n")
+        listed = [s for s in sections if s.startswith(("options:", "positional arguments:"))]
+        return [line for s in listed for line in s.splitlines()[1:]]
+
+    top = help_sections()
+    commands = [m[1] for line in top if (m := re.match(r"^    ([a-z]+)", line))]
+    assert "run" in commands and "migrate" in commands
+    for command in ["", *commands]:
+        lines = [*help_sections(*([command] if command else [])), ""]
+        for line, after in itertools.pairwise(lines):
+            if not re.match(r"^  \S", line) or line.strip() == "COMMAND":
+                continue  # a command of the list (each has help), or a continuation
+            described = re.match(r"^  \S.*?\s{2,}\S", line) or re.match(r"^ {4,}\S", after)
+            assert described, f"autocoder {command}: {line.strip()} has no help text"

@@ -41,3 +41,14 @@ def test_type_that_cannot_load_says_why() -> None:
 def test_type_text() -> None:
     assert type_text(int | None) == "int | None"
     assert type_text(list[dict[str, int]]) == "list[dict[str, int]]"
+
+
+def test_every_config_field_of_every_built_in_is_described() -> None:
+    from autocoder.blueprint.catalog import catalog
+
+    for entry in catalog():
+        if ":" in entry.lines[0].split(" ")[0]:
+            continue  # an entry point of another package
+        fields = [line for line in entry.lines[2:] if line.strip()]
+        undescribed = [line.strip() for line in fields if "  # " not in line]
+        assert not undescribed, f"{entry.lines[0]} has fields without a description"

@@ -49,9 +49,13 @@ class Migration(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: str = Field(min_length=1, max_length=255)
-    description: str = Field(default="", max_length=1000)
-    sql: str | dict[Dialect, str]
+    version: str = Field(
+        min_length=1, max_length=255, description='Its order: "2" runs before "10".'
+    )
+    description: str = Field(default="", max_length=1000, description="What it does.")
+    sql: str | dict[Dialect, str] = Field(
+        description="The SQL, or a mapping of postgresql, mysql, sqlite to SQL."
+    )
 
     @field_validator("version", mode="before")
     @classmethod
