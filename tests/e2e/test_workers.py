@@ -6,11 +6,13 @@ a MetricsEndpoint, which gets a port per worker); every test runs the command as
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -24,7 +26,7 @@ from tests.e2e.processes import REPO, Run, start
 from tests.http.support import free_port
 
 BLUEPRINTS = REPO / "blueprints"
-BANNER = re.compile(r"is up \(2 workers, pids (\d+), (\d+)\)")
+BANNER = re.compile(r"is up \(\d+ workers, pids ([\d, ]+)\)")
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def workers_of(run: Run) -> set[int]:
         found = BANNER.findall((run.logs / "stdout").read_text())
         if found:
             assert len(found) == 1, "the banner is printed once"
-            return {int(pid) for pid in found[0]}
+            return {int(pid) for pid in found[0].split(", ")}
         time.sleep(0.05)
     raise AssertionError("no start banner")
 
@@ -349,3 +351,44 @@ def test_a_shared_port_already_taken_exits_1(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         f"error: api (FastAPIEndpoint): cannot listen on 127.0.0.1:{port}: address already in use"
     ]
+
+
+def test_workers_apply_each_migration_once(tmp_path: Path, runs: list[Run]) -> None:
+    path = tmp_path / "v5.yaml"
+    path.write_text(
+        """
+system:
+  name: v5_workers
+  components:
+    - name: api
+      type: FastAPIEndpoint
+      config: {port: "${API_PORT}"}
+    - name: v5
+      type: V5EnhancedStore
+      config:
+        testing_mode: true
+        database:
+          connection_string: sqlite:///./v5.db
+          schema:
+            tables: [notes]
+            migrations:
+              - {version: "1", description: notes,
+                 sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)"}
+              - {version: "2", description: an index,
+                 sql: "CREATE INDEX notes_text ON notes (text)"}
+  bindings:
+    - {from_component: api, to_component: v5, stream_name: input}
+"""
+    )
+    run = start(path, tmp_path, free_port(), "--workers", "3")
+    runs.append(run)
+    run.ready()
+    assert len(workers_of(run)) == 3
+    assert run.stop() == 0, run.err[-3000:]
+    applying = [
+        e for e in run.events if e.get("event") == "migration" and "applying" in str(e["detail"])
+    ]
+    assert len(applying) == 2, applying
+    with contextlib.closing(sqlite3.connect(tmp_path / "v5.db")) as connection:
+        rows = connection.execute("SELECT version FROM migration_history").fetchall()
+    assert sorted(row[0] for row in rows) == ["1", "2"]
