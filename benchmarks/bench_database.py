@@ -1,11 +1,16 @@
 """SqlDocumentBackend beside the raw driver running the same SQL, on PostgreSQL, MariaDB, SQLite.
 
-For each database: get, create and update at 32 concurrent callers (ops/s, and the backend's
-ratio to the raw driver), then a 10,000-record batch create through ``create_many`` against
-the driver's fastest bulk path (asyncpg ``copy_records_to_table``, aiomysql ``executemany`` in
-a transaction, sqlite ``executemany`` in one transaction). The raw side uses a pool of the same
-size as the backend, its own table of the same layout, and encodes/decodes JSON with orjson
-as the backend does. Servers come from ``AUTOCODER_TEST_POSTGRESQL_URL`` /
+For each database: get, create and update at 32 concurrent callers (ops/s, the backend's
+ratio to the raw driver, and each side's p99 and maximum latency per call), then a
+10,000-record batch create through ``create_many`` against the driver's fastest bulk path
+(asyncpg ``copy_records_to_table``, aiomysql ``executemany`` in a transaction, aiosqlite
+``executemany`` in one transaction). The raw side uses the same driver settings as the
+backend: a pool of the same size opened in full at start, asyncpg's ``command_timeout`` and no
+reset query on release, aiomysql in autocommit with utf8mb4, SQLite in WAL mode with
+``synchronous=NORMAL`` and the same busy timeout. It has its own table of the same layout and
+encodes/decodes JSON with orjson as the backend does. The target column says whether a case
+meets its goal (get/create/update at least 0.8 of the raw driver, bulk 0.5, and a p99 at most
+three times the raw p99 plus 5 ms). Servers come from ``AUTOCODER_TEST_POSTGRESQL_URL`` /
 ``AUTOCODER_TEST_MYSQL_URL``; an unreachable one is reported and skipped.
 
 Run: ``python -m benchmarks`` (all benchmarks) or ``python -m benchmarks.bench_database``.
@@ -20,6 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,60 +52,93 @@ SERVERS = {
 DOC = {"title": "benchmark task", "done": False, "priority": 3, "tags": ["a", "b"]}
 
 
+@dataclass
+class Side:
+    """One side's runs of a case: ops/s of each run, and the latency of every call (seconds)."""
+
+    rates: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(self.rates)
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    @property
+    def p99(self) -> float:
+        return self.quantile(0.99)
+
+    @property
+    def max(self) -> float:
+        return max(self.latencies)
+
+
 async def compare(
     raw: Callable[[int], Awaitable[Any]], ours: Callable[[int], Awaitable[Any]], rounds: int = 7
-) -> tuple[float, float]:
-    """Median ops/s of each side over ``rounds`` paired runs, the order swapped every round.
+) -> tuple[Side, Side]:
+    """Each side's median ops/s over ``rounds`` paired runs (the order swapped every round),
+    and the latency of every timed call.
 
     Machine noise (the servers share the cores) moves single runs by ±20%: the median of
     paired runs is steadier than the best run of each side, and favours neither.
     """
-    raw_rates: list[float] = []
-    our_rates: list[float] = []
-    await rate(raw, WARM_UP)  # untimed: pools at full size, statements prepared, caches hot
-    await rate(ours, WARM_UP)
+    raw_side, our_side = Side(), Side()
+    await rate(raw, Side(), WARM_UP)  # untimed: pools at full size, statements prepared
+    await rate(ours, Side(), WARM_UP)
     for n in range(rounds):
         if n % 2:
-            our_rates.append(await rate(ours))
-            raw_rates.append(await rate(raw))
+            await rate(ours, our_side)
+            await rate(raw, raw_side)
         else:
-            raw_rates.append(await rate(raw))
-            our_rates.append(await rate(ours))
-    return statistics.median(raw_rates), statistics.median(our_rates)
+            await rate(raw, raw_side)
+            await rate(ours, our_side)
+    return raw_side, our_side
 
 
 async def compare_once(
     raw: Callable[[int], Awaitable[Any]], ours: Callable[[int], Awaitable[Any]]
-) -> tuple[float, float]:
-    """Best runs/s of one call each side, alternating twice."""
-    raw_best = our_best = 0.0
+) -> tuple[Side, Side]:
+    """One call each side, alternating twice; the best run counts."""
+    raw_side, our_side = Side(), Side()
     for _ in range(2):
-        raw_best = max(raw_best, await rate(raw, 1))
-        our_best = max(our_best, await rate(ours, 1))
-    return raw_best, our_best
+        await rate(raw, raw_side, 1)
+        await rate(ours, our_side, 1)
+    raw_side.rates = [max(raw_side.rates)]
+    our_side.rates = [max(our_side.rates)]
+    return raw_side, our_side
 
 
-async def rate(operation: Callable[[int], Awaitable[Any]], ops: int | None = None) -> float:
-    """Operations per second of ``operation(i)`` from CALLERS tasks.
+async def rate(
+    operation: Callable[[int], Awaitable[Any]], side: Side, ops: int | None = None
+) -> None:
+    """Run ``operation(i)`` from CALLERS tasks; note ops/s and each call's latency in ``side``.
 
     With ``ops`` given, exactly that many calls; else as many as fit in SECONDS.
     """
     counter = iter(range(ops if ops is not None else 10**9))
     callers = min(CALLERS, ops or CALLERS)
     done = 0
-    start = time.perf_counter()
+    latencies = side.latencies
+    clock = time.perf_counter
+    start = clock()
     deadline = start + SECONDS
 
     async def caller() -> None:
         nonlocal done
         for i in counter:
+            began = clock()
             await operation(i)
+            ended = clock()
+            latencies.append(ended - began)
             done += 1
-            if ops is None and time.perf_counter() > deadline:
+            if ops is None and ended > deadline:
                 return
 
     await asyncio.gather(*(caller() for _ in range(callers)))
-    return done / (time.perf_counter() - start)
+    side.rates.append(done / (clock() - start))
 
 
 #: The Store's default ``command_timeout`` (seconds), given to both PostgreSQL pools alike.
@@ -149,6 +188,7 @@ class Raw:
             )
         else:
             self.conn = await aiosqlite.connect(db.host_port, isolation_level=None)
+            await self.conn.execute(f"PRAGMA busy_timeout={int(db.timeout * 1000)}")
             await self.conn.execute("PRAGMA journal_mode=WAL")
             await self.conn.execute("PRAGMA synchronous=NORMAL")
 
@@ -230,46 +270,45 @@ class Raw:
             await self.conn.execute("COMMIT")
 
 
-async def bench(dialect: str, url: str) -> list[tuple[str, float, float]]:
+Result = tuple[str, Side, Side, int]  # case, raw side, backend side, records per call
+
+
+async def bench(dialect: str, url: str) -> list[Result]:
     tables = [f"bench_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    # The same pool on both sides: POOL connections opened at start (min = max).
     ours = SqlDocumentBackend(
-        url, table_name=tables[0], pool_max_size=POOL, command_timeout=COMMAND_TIMEOUT
+        url,
+        table_name=tables[0],
+        pool_min_size=POOL,
+        pool_max_size=POOL,
+        command_timeout=COMMAND_TIMEOUT,
     )
     theirs = SqlDocumentBackend(url, table_name=tables[1], pool_max_size=POOL)
     await ours.connect()
     await theirs.connect()
     raw = Raw(theirs)
     await raw.open(url)
-    results: list[tuple[str, float, float]] = []
+    results: list[Result] = []
     try:
         t = ours.table_name
-        results.append(
-            (
-                "create",
-                *await compare(
-                    lambda i: raw.create(), lambda i: ours.create(t, "", None, dict(DOC))
-                ),
-            )
+        created = await compare(
+            lambda i: raw.create(), lambda i: ours.create(t, "", None, dict(DOC))
         )
+        results.append(("create", *created, 1))
         ids = [r.id for r in await ours.list(t, "", _first(500))]
         raw_ids = [r.id for r in await theirs.list(theirs.table_name, "", _first(500))]
-        results.append(
-            (
-                "get",
-                *await compare(
-                    lambda i: raw.get(raw_ids[i % 500]), lambda i: ours.get(t, "", ids[i % 500])
-                ),
-            )
+        got = await compare(
+            lambda i: raw.get(raw_ids[i % 500]), lambda i: ours.get(t, "", ids[i % 500])
         )
+        results.append(("get", *got, 1))
 
         async def update(i: int) -> Any:
             return await ours.write(
                 t, "", ids[i % 500], {"n": i}, merge=True, expected_version=None
             )
 
-        results.append(
-            ("update", *await compare(lambda i: raw.update(raw_ids[i % 500], i), update))
-        )
+        updated = await compare(lambda i: raw.update(raw_ids[i % 500], i), update)
+        results.append(("update", *updated, 1))
 
         async def bulk_raw(_: int) -> None:
             await raw.bulk(BULK)
@@ -277,8 +316,7 @@ async def bench(dialect: str, url: str) -> list[tuple[str, float, float]]:
         async def bulk_ours(_: int) -> None:
             await ours.create_many(t, "", [(None, dict(DOC)) for _ in range(BULK)])
 
-        raw_bulk, our_bulk = await compare_once(bulk_raw, bulk_ours)
-        results.append((f"bulk {BULK}", raw_bulk * BULK, our_bulk * BULK))
+        results.append((f"bulk {BULK}", *await compare_once(bulk_raw, bulk_ours), BULK))
     finally:
         await raw.close()
         for backend in (ours, theirs):
@@ -299,10 +337,28 @@ def _first(limit: int) -> Any:
     return ListQuery(limit=limit)
 
 
+#: Targets: backend ops/s at least this share of the raw driver's.
+MIN_RATIO = {"get": 0.8, "create": 0.8, "update": 0.8, f"bulk {BULK}": 0.5}
+
+
+def verdict(case: str, raw: Side, ours: Side) -> str:
+    """``ok``, or what misses its target (ratio; p99 at most 3 times the raw p99 + 5 ms)."""
+    misses = []
+    if ours.rate < MIN_RATIO[case] * raw.rate:
+        misses.append(f"ratio<{MIN_RATIO[case]}")
+    if ours.p99 > 3 * raw.p99 + 0.005:
+        misses.append("p99")
+    return ", ".join(misses) or "ok"
+
+
 async def main() -> None:
-    """Print ops/s of the raw driver and of SqlDocumentBackend, and their ratio, per case."""
+    """Print, per case, ops/s of the raw driver and of SqlDocumentBackend, their ratio, and
+    each side's p99 and maximum latency (ms)."""
     print(f"database storage: {CALLERS} concurrent callers, pool {POOL}, {OS_CORES} cores")
-    print(f"{'database':<11} {'case':<11} {'raw ops/s':>10} {'backend':>10} {'ratio':>6}")
+    print(
+        f"{'database':<11} {'case':<11} {'raw ops/s':>10} {'backend':>10} {'ratio':>6} "
+        f"{'raw p99':>8} {'p99':>8} {'raw max':>8} {'max':>8}  target"
+    )
     with tempfile.TemporaryDirectory() as folder:
         targets = dict(SERVERS, sqlite=f"sqlite:///{folder}/bench.db")
         for dialect in ("postgresql", "mysql", "sqlite"):
@@ -311,10 +367,13 @@ async def main() -> None:
             except DatabaseConnectionError as exc:
                 print(f"{dialect:<11} skipped: {exc}")
                 continue
-            for case, raw_rate, our_rate in results:
+            for case, raw, ours, scale in results:
                 print(
-                    f"{dialect:<11} {case:<11} {raw_rate:>10.0f} {our_rate:>10.0f} "
-                    f"{our_rate / raw_rate:>6.2f}"
+                    f"{dialect:<11} {case:<11} {raw.rate * scale:>10.0f} "
+                    f"{ours.rate * scale:>10.0f} {ours.rate / raw.rate:>6.2f} "
+                    f"{raw.p99 * 1000:>8.1f} {ours.p99 * 1000:>8.1f} "
+                    f"{raw.max * 1000:>8.1f} {ours.max * 1000:>8.1f}  "
+                    f"{verdict(case, raw, ours)}"
                 )
 
 
