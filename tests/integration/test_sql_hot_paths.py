@@ -16,8 +16,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from autocoder.errors import Unavailable
+from autocoder.errors import StoreTimeout, Unavailable
 from autocoder.storage.documents.backend import SqlDocumentBackend
+from autocoder.storage.sql.database import Database
 from autocoder.storage.sql.sqlite_thread import SqliteThread, execute, fetch_all
 from autocoder.storage.sql.watchdog import Watchdog
 
@@ -102,3 +103,15 @@ async def test_many_callers_on_one_sqlite_connection_all_get_served(tmp_path: Pa
         assert [(r.data, r.version) for r in updated] == [({"n": n, "m": 1}, 2) for n in range(64)]
     finally:
         await backend.close()
+
+
+async def test_an_sqlite_statement_past_command_timeout_is_interrupted(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'slow.db'}", command_timeout=0.3)
+    await database.connect()
+    forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
+    try:
+        with anyio.fail_after(10), pytest.raises(StoreTimeout, match=r"0\.3s"):
+            await database.fetch_all(forever)
+        assert await database.fetch_val("SELECT 41 + 1") == 42  # the connection goes on
+    finally:
+        await database.disconnect()

@@ -10,6 +10,10 @@ import anyio
 import pytest
 
 from autocoder.components.enhanced_store import V5EnhancedStore
+from autocoder.errors import StoreTimeout
+from autocoder.storage.settings import DatabaseSettings
+from autocoder.storage.tables.backend import TableBackend
+from autocoder.storage.tables.migrations import Migration
 from tests.integration.test_sql_fairness import POOL, assert_fair, hammer
 from tests.v5.conftest import Fresh
 from tests.v5.helpers import TASKS, opened
@@ -117,3 +121,38 @@ async def test_more_callers_than_connections_are_served_in_turn(fresh: Fresh) ->
         created = await store.process_item({"action": "create", "data": {"title": "a"}})
         served, statuses = await hammer(store, {"action": "get", "id": created["id"]})
     assert_fair(served, statuses)
+
+
+async def test_a_statement_past_command_timeout_is_a_timeout_and_the_store_goes_on(
+    fresh_server: Fresh,
+) -> None:
+    """V5 statements are bounded on every database (aiomysql has no read timeout of its own):
+    an update waiting on a row another transaction holds ends as ``timeout``."""
+    tables = TableBackend(
+        DatabaseSettings(
+            fresh_server.url, fresh_server.dialect, pool_timeout=5.0, command_timeout=0.5
+        ),
+        tables=["tasks"],
+        migrations=[Migration(**TASKS)],
+    )
+    locker = TableBackend(
+        DatabaseSettings(fresh_server.url, fresh_server.dialect, pool_timeout=5.0),
+        tables=["tasks"],
+    )
+    await tables.connect()
+    await locker.connect()
+    try:
+        record = await tables.create("tasks", "", None, {"title": "a"})
+        async with locker.transaction() as ops:  # holds the row lock until the block ends
+            await ops.write(
+                "tasks", "", record.id, {"title": "b"}, merge=True, expected_version=None
+            )
+            with anyio.fail_after(15), pytest.raises(StoreTimeout):
+                await tables.write(
+                    "tasks", "", record.id, {"title": "c"}, merge=True, expected_version=None
+                )
+        again = await tables.get("tasks", "", record.id)
+        assert again is not None and again.data["title"] == "b"
+    finally:
+        await locker.close()
+        await tables.close()
