@@ -362,6 +362,9 @@ class WorkerSupervisor:
         how = f"exited with code {code}" if code >= 0 else f"killed by {signal.Signals(-code).name}"
         if self.stopping:
             self.exit_codes.append(code)
+            if worker.cause and self.failure is None:
+                # It could not start while the run was stopping: still the run's cause.
+                self.failure = StartupError(worker.cause)
             log.debug("worker_stopped", worker=worker.number, worker_pid=worker.pid, how=how)
             return
         if not self.announced:

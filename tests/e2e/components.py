@@ -70,3 +70,17 @@ class ExitsWhenFileAppears(ComposedComponent):
             if self.stopped_accepting().is_set():
                 return
         os._exit(3)
+
+
+class FailsSetupWhenFileAppears(ComposedComponent):
+    """Marks that its setup began, waits for the file ``trigger``, then fails its setup."""
+
+    class Config(ComponentConfig):
+        started: str
+        trigger: str
+
+    async def setup(self) -> None:
+        Path(self.config.started).touch()
+        while not Path(self.config.trigger).exists():
+            await anyio.sleep(0.02)
+        raise RuntimeError("setup failed on purpose")

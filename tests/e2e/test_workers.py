@@ -392,3 +392,34 @@ system:
     with contextlib.closing(sqlite3.connect(tmp_path / "v5.db")) as connection:
         rows = connection.execute("SELECT version FROM migration_history").fetchall()
     assert sorted(row[0] for row in rows) == ["1", "2"]
+
+
+def test_a_worker_failing_to_start_while_the_run_stops_is_still_the_cause(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "slow.yaml"
+    path.write_text(
+        f"""
+system:
+  name: slow
+  components:
+    - name: slow
+      type: tests.e2e.components:FailsSetupWhenFileAppears
+      config: {{started: "{tmp_path / "started"}", trigger: "{tmp_path / "fail"}"}}
+"""
+    )
+    run = start(path, tmp_path, free_port(), "--workers", "2")
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists():
+            assert time.monotonic() < deadline and run.process.poll() is None
+            time.sleep(0.02)
+        run.process.send_signal(signal.SIGTERM)
+        (tmp_path / "fail").touch()
+        assert run.finish() == 1
+    finally:
+        run.kill()
+    errors = [line for line in run.err.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: slow (tests.e2e.components:FailsSetupWhenFileAppears): setup failed on purpose"
+    ]
