@@ -103,13 +103,14 @@ class NatsOutbound:
     async def request(self, message: Message, timeout: float) -> Reply:
         """The first receiver's reply; the other receivers get the message without one."""
         first, *others = self.targets
-        self.sent.inc()
-        self.out.inc()
         client = self.link.client
-        if others and client is not None and client.is_connected:
-            payload = encode(message)
-            for target in others:
-                await client.publish(target.names.request_subject, payload)
+        if client is not None and client.is_connected:
+            self.sent.inc()
+            self.out.inc()
+            if others:
+                payload = encode(message)
+                for target in others:
+                    await client.publish(target.names.request_subject, payload)
         return await request(
             self.link, first.names.request_subject, first.receiver, self.name, message, timeout
         )

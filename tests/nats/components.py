@@ -48,3 +48,19 @@ class Sender(ComposedComponent):
         with open(self.config.marker, "w") as out:
             out.write("done")
         await self.stopped_accepting().wait()
+
+
+class Flaky(Recorder):
+    """A Recorder whose ``process_item`` raises for an item ``{"fail": K}`` its first K times
+    (``{"fail": -1}``: always)."""
+
+    failures: dict[str, int] = {}
+
+    async def process_item(self, item: Any) -> None:
+        times = item.get("fail", 0) if isinstance(item, dict) else 0
+        key = json.dumps(item, sort_keys=True)
+        seen = Flaky.failures.get(key, 0)
+        if times == -1 or seen < times:
+            Flaky.failures[key] = seen + 1
+            raise RuntimeError(f"failing on purpose ({seen + 1})")
+        return await super().process_item(item)

@@ -1,0 +1,173 @@
+"""NATS lost while running: unavailable at once, not ready, and back by itself.
+
+The outage is real: the system reaches NATS through a TCP relay in the test process, and
+"NATS goes down" closes the relay's listener and every connection through it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from textwrap import dedent
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+import pytest
+
+from autocoder import System, Unavailable
+from autocoder.blueprint.loader import load_blueprint_text
+from tests.nats.processes import Process, free_port
+from tests.relay import Relay
+
+pytestmark = pytest.mark.anyio
+BOUND = 20.0  # everything below happens well within this, or the test fails (no hang)
+
+
+async def relay_to(nats_url: str) -> Relay:
+    parts = urlsplit(nats_url)
+    relay = Relay(parts.hostname or "127.0.0.1", parts.port or 4222)
+    await relay.start()
+    return relay
+
+
+async def eventually(check: object, what: str) -> None:
+    with anyio.fail_after(BOUND):
+        while not await check():  # type: ignore[operator]
+            await anyio.sleep(0.05)
+
+
+API_AND_STORE = """\
+system:
+  name: {system}
+  nats: {{url: "nats://127.0.0.1:{port}"}}
+  components:
+    - {{name: api, type: FastAPIEndpoint, config: {{port: {api_port}, request_timeout: 30}}}}
+    - {{name: store, type: Store}}
+  bindings:
+    - {{from_component: api, to_component: store, stream_name: input, transport: nats}}
+"""
+
+
+async def test_an_outage_makes_the_api_not_ready_and_unavailable_then_it_resumes(
+    tmp_path: Path, nats_url: str, system_name: str
+) -> None:
+    relay = await relay_to(nats_url)
+    api_port = free_port()
+    blueprint = tmp_path / "system.yaml"
+    blueprint.write_text(
+        API_AND_STORE.format(system=system_name, port=relay.port, api_port=api_port)
+    )
+    process = Process(tmp_path, "both", str(blueprint), env={})
+    base = f"http://127.0.0.1:{api_port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=BOUND) as http:
+
+            async def up() -> bool:
+                assert process.popen.poll() is None, process.output()
+                try:
+                    return (await http.get("/ready")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(up, "serving")
+            assert (await http.post("/tasks", json={"title": "before"})).status_code == 201
+
+            await relay.stop()
+
+            async def not_ready() -> bool:
+                return (await http.get("/ready")).status_code == 503
+
+            await eventually(not_ready, "/ready 503")
+            health = (await http.get("/health")).json()
+            assert health["components"]["api"]["transport_connected"] is False
+            assert health["components"]["store"]["transport_connected"] is False
+            with anyio.fail_after(5):  # well before the 30 s request timeout
+                during = await http.post("/tasks", json={"title": "during"})
+            assert during.status_code == 503
+            assert during.json()["error_type"] == "unavailable"
+            metrics = (await http.get("/health")).json()
+            assert metrics["status"] == "degraded"
+
+            await relay.start()
+            await eventually(up, "/ready 200 again")
+            health = (await http.get("/health")).json()
+            assert health["components"]["api"]["transport_connected"] is True
+            after = await http.post("/tasks", json={"title": "after"})
+            assert after.status_code == 201, after.text
+            listed = (await http.get("/tasks")).json()
+            assert [r["title"] for r in listed["data"]] == ["before", "after"]
+    finally:
+        code = process.stop()
+        await relay.stop()
+    assert code == 0, process.output()
+
+
+SENDER = """\
+system:
+  name: {system}
+  nats: {{url: "nats://127.0.0.1:{port}"}}
+  components:
+    - {{name: sender, type: "tests.nats.components:Recorder", config: {{output: {out}}}}}
+    - {{name: recorder, type: "tests.nats.components:Recorder", config: {{output: {out}}}}}
+  bindings:
+    - {{from_component: sender, to_component: recorder, stream_name: out, transport: nats}}
+"""
+
+
+async def test_send_raises_unavailable_while_nats_is_lost_and_works_once_it_is_back(
+    tmp_path: Path, nats_url: str, system_name: str
+) -> None:
+    relay = await relay_to(nats_url)
+    output = tmp_path / "recorded.jsonl"
+    text = SENDER.format(system=system_name, port=relay.port, out=output)
+    try:
+        async with System.from_loaded(load_blueprint_text(dedent(text))) as system:
+            sender = system.components["sender"]
+            await sender.send("out", {"n": 1})
+
+            await relay.stop()
+
+            async def lost() -> bool:
+                return sender.health_status()["transport_connected"] is False
+
+            await eventually(lost, "the connection is seen lost")
+            assert not system.is_ready()
+            with anyio.fail_after(5), pytest.raises(Unavailable) as caught:
+                await sender.send("out", {"n": 2})
+            assert f"127.0.0.1:{relay.port}" in str(caught.value)
+            reply = await sender.request("out", {"n": 3}, 30.0)
+            assert reply["error_type"] == "unavailable"
+            exposition = _metrics(system)
+            assert "autocoder_transport_connected 0.0" in exposition
+
+            await relay.start()
+
+            async def back() -> bool:
+                return system.is_ready()
+
+            await eventually(back, "ready again")
+            await sender.send("out", {"n": 4})
+
+            async def both_recorded() -> bool:
+                text = output.read_text() if output.exists() else ""
+                return '"n": 1' in text and '"n": 4' in text
+
+            await eventually(both_recorded, "the sends before and after processed")
+            exposition = _metrics(system)
+            assert "autocoder_transport_connected 1.0" in exposition
+            assert (
+                'autocoder_transport_messages_total{component="sender",direction="out",'
+                'stream="out"} 2.0' in exposition
+            )
+            assert (
+                'autocoder_transport_messages_total{component="recorder",direction="in",'
+                'stream="out"} 2.0' in exposition
+            )
+    finally:
+        await relay.stop()
+
+
+def _metrics(system: System) -> str:
+    from prometheus_client import generate_latest
+
+    return generate_latest(system.metrics.registry).decode()

@@ -1,0 +1,63 @@
+"""A send whose processing failed comes again, in its place; past max_deliver it is given up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from textwrap import dedent
+
+import anyio
+import pytest
+from prometheus_client import generate_latest
+from structlog.testing import capture_logs
+
+from autocoder import System
+from autocoder.blueprint.loader import load_blueprint_text
+
+pytestmark = pytest.mark.anyio
+
+BLUEPRINT = """\
+system:
+  name: {system}
+  nats: {{url: "{url}"}}
+  components:
+    - {{name: sender, type: "tests.nats.components:Recorder", config: {{output: unused}}}}
+    - name: flaky
+      type: "tests.nats.components:Flaky"
+      config: {{output: {out}}}
+      restart: {{max_restarts: 20, backoff_seconds: 0}}
+  bindings:
+    - {{from_component: sender, to_component: flaky, stream_name: work, transport: nats,
+       max_deliver: 3}}
+"""
+
+
+async def test_a_failed_send_is_delivered_again_in_order_and_given_up_after_max_deliver(
+    tmp_path: Path, nats_url: str, system_name: str
+) -> None:
+    output = tmp_path / "processed.jsonl"
+    text = BLUEPRINT.format(system=system_name, url=nats_url, out=output)
+    with capture_logs() as logs:
+        async with System.from_loaded(load_blueprint_text(dedent(text))) as system:
+            sender = system.components["sender"]
+            await sender.send("work", {"n": 1, "fail": 2, "run": system_name})
+            await sender.send("work", {"n": 2, "fail": -1, "run": system_name})
+            await sender.send("work", {"n": 3, "run": system_name})
+            with anyio.fail_after(30):
+                while output.read_text().count("\n") < 2 if output.exists() else True:
+                    await anyio.sleep(0.05)
+            exposition = generate_latest(system.metrics.registry).decode()
+    processed = [json.loads(line)["item"]["n"] for line in output.read_text().splitlines()]
+    # n=1 failed twice and was processed on its third delivery, before n=3; n=2 never was.
+    assert processed == [1, 3]
+    dead = [entry for entry in logs if entry["event"] == "dead_letter"]
+    assert len(dead) == 1
+    assert dead[0]["attempts"] == 3
+    assert dead[0]["component"] == "flaky"
+    assert 'autocoder_transport_dead_letters_total{component="flaky",stream="work"} 1.0' in (
+        exposition
+    )
+    # n=1 came twice more, n=2 twice more.
+    assert 'autocoder_transport_redeliveries_total{component="flaky",stream="work"} 4.0' in (
+        exposition
+    )
