@@ -199,8 +199,12 @@ class Lanes:
             self.on_dead_letter(msg.data, attempts, "the message is not JSON")
             return await self._settle(msg, dead=True)
         slot = ReplySlot()
+        envelope = Envelope(item, slot, "")
         try:
-            await self.inbound.send(Envelope(item, slot, ""))
+            try:
+                self.inbound.send_nowait(envelope)
+            except anyio.WouldBlock:
+                await self.inbound.send(envelope)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             return Outcome.FAILED
         reply = await slot.wait()

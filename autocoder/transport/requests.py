@@ -85,8 +85,21 @@ class ReplyWriter:
             self._send.send_nowait((inbox, payload))
 
     async def run(self) -> None:
-        async with self._receive:
-            async for inbox, payload in self._receive:
+        receive = self._receive
+        async with receive:
+            while True:
+                # Publish every reply already waiting before yielding to the event loop, so
+                # nats-py writes them to the socket together (anyio's receive() yields once
+                # per item).
+                try:
+                    inbox, payload = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    try:
+                        inbox, payload = await receive.receive()
+                    except anyio.EndOfStream:
+                        return
+                except anyio.EndOfStream:
+                    return
                 client = self.link.client
                 if client is None or not client.is_connected:
                     continue  # the caller answers itself ``unavailable``
@@ -100,18 +113,23 @@ class ReplyWriter:
 
 
 class NatsReplySlot(ReplySlot):
-    """A reply slot whose reply is published to the caller's inbox as soon as it is set."""
+    """A reply slot whose reply is published to the caller's inbox as soon as it is set.
+
+    Nobody in this process awaits it, so it has no event to wait on (``wait()`` is not for it).
+    """
 
     __slots__ = ("inbox", "writer")
 
-    def __init__(self, inbox: str, writer: ReplyWriter) -> None:
-        super().__init__()
+    def __init__(self, inbox: str, writer: ReplyWriter) -> None:  # no super(): no event
+        self.value = None
+        self.failed = False
+        self.pending = None
         self.inbox = inbox
         self.writer = writer
 
     def set(self, reply: Reply) -> None:
         if self.value is None:
-            super().set(reply)
+            self.value = reply
             self.writer.put(self.inbox, reply)
 
 
@@ -156,8 +174,14 @@ class Responder:
             if slot is not None:
                 slot.set(error_reply("validation_error", "the message is not JSON"))
             return
+        envelope = Envelope(message, slot, "")
         try:
-            await self.inbound.send(Envelope(message, slot, ""))
+            # Without yielding while there is room: nats-py then hands over every request
+            # already read before the replies are written, and they go out together.
+            try:
+                self.inbound.send_nowait(envelope)
+            except anyio.WouldBlock:
+                await self.inbound.send(envelope)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             if slot is not None:
                 slot.fail(error_reply("unavailable", f"{self.names.receiver!r} is stopping"))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import orjson
 
@@ -42,29 +43,34 @@ class BindingNames:
     receiver: str
     stream: str
 
-    @property
+    # Computed once: they are on the path of every message.
+    @cached_property
     def _path(self) -> str:
         return f"{token(self.system)}.{token(self.receiver)}.{token(self.stream)}"
 
-    @property
+    @cached_property
     def request_subject(self) -> str:
         return f"autocoder.request.{self._path}"
 
-    @property
+    @cached_property
     def queue_group(self) -> str:
         return f"autocoder.{self._path}"
 
-    @property
+    @cached_property
     def jetstream_stream(self) -> str:
         return "AUTOCODER~" + self._path.replace(".", "~")
 
-    @property
+    @cached_property
     def send_subjects(self) -> str:
         """The wildcard of every lane's subject (the JetStream stream's subjects)."""
         return f"autocoder.send.{self._path}.*"
 
+    @cached_property
+    def _lane_prefix(self) -> str:
+        return f"autocoder.send.{self._path}."
+
     def lane_subject(self, lane: int) -> str:
-        return f"autocoder.send.{self._path}.{lane}"
+        return self._lane_prefix + str(lane)
 
     @staticmethod
     def consumer(lane: int) -> str:
