@@ -5,7 +5,8 @@
     - name: task_api
       type: FastAPIEndpoint
       config: {host: 127.0.0.1, port: 8000, request_timeout: 10, max_body_bytes: 1048576,
-               api_keys: [secret-1, {key: secret-2, tenant: acme}]}
+               api_keys: [secret-1, {key: secret-2, tenant: acme}],
+               access_log: true, cors_origins: [https://app.example.com]}
 
 ``setup()`` binds the listening socket, so a port already taken stops start-up with a one-line
 cause. ``start()`` (once the stores serve) asks every bound receiver that serves collections
@@ -16,11 +17,13 @@ there stops start-up too. ``run()`` serves it with uvicorn in the runtime's even
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import re
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from autocoder.http.auth import KeyRing
+from autocoder.http.cors import with_cors
 from autocoder.http.discovery import discover
 from autocoder.http.middleware import EndpointMiddleware
 from autocoder.http.routes import AppSpec, build_app
@@ -28,6 +31,21 @@ from autocoder.http.served import ServedComponent
 from autocoder.runtime.component import ComponentConfig
 
 __all__ = ["ApiKey", "FastAPIEndpoint", "FastAPIEndpointConfig"]
+
+_ORIGIN = re.compile(r"\*|https?://[^/\s?#]+")
+
+
+def _origin(origin: str) -> str:
+    if not _ORIGIN.fullmatch(origin):
+        raise ValueError(
+            f"{origin!r} is not an origin: write scheme://host[:port] with no path "
+            "(e.g. https://app.example.com), or * for any origin"
+        )
+    return origin
+
+
+#: A browser origin as CORS compares it, or ``*``.
+Origin = Annotated[str, AfterValidator(_origin)]
 
 
 class ApiKey(BaseModel):
@@ -61,6 +79,11 @@ class FastAPIEndpointConfig(ComponentConfig):
     access_log: bool = Field(
         default=True,
         description="One info line per request (method, route, status, duration_ms, request_id).",
+    )
+    cors_origins: list[Origin] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (https://host[:port], or *); "
+        "empty: no CORS headers.",
     )
 
     def key_ring(self) -> KeyRing:
@@ -121,5 +144,8 @@ class FastAPIEndpoint(ServedComponent):
             router=app.router,
             access_log=self.config.access_log,
         )
-        self.serve_app(asgi, graceful_seconds=self.config.request_timeout + 1)
+        self.serve_app(
+            with_cors(asgi, self.config.cors_origins),
+            graceful_seconds=self.config.request_timeout + 1,
+        )
         self._collections = [c.name for c in collections]
