@@ -108,6 +108,7 @@ class System:
         ]
         for item, component in zip(loaded.components, components, strict=True):
             component.type_name = item.spec.type
+            component.dead_letters = item.spec.dead_letters
         spec = loaded.blueprint.system
         return cls(
             spec.name,

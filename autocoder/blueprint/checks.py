@@ -4,6 +4,7 @@
 - a binding from or to a component that does not exist, or into a component that accepts no
   input (a MetricsEndpoint), or the same binding twice;
 - two components listening on one host:port (``0.0.0.0`` and ``::`` clash with every host);
+- a component's ``dead_letters`` naming no stream bound from it;
 - a ``transport: nats`` binding in a blueprint without ``system.nats.url``, and a nats-only
   option (``partitions``...) on a memory binding.
 
@@ -14,11 +15,13 @@ invalid, and every problem of the file is reported at once.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
+from autocoder.blueprint.model import STREAM_PATTERN
 from autocoder.blueprint.yamltree import Located, Path
 from autocoder.errors import Problem
 from autocoder.runtime.component import ComposedComponent
@@ -51,6 +54,7 @@ def cross_component_problems(located: Located, entries: list[ComponentEntry]) ->
         *_duplicate_names(located, entries),
         *_binding_problems(located, entries),
         *_address_clashes(located, entries),
+        *_dead_letter_problems(located, entries),
         *_transport_problems(located),
     ]
 
@@ -76,6 +80,32 @@ def _duplicate_names(located: Located, entries: list[ComponentEntry]) -> list[Pr
             (*entry.path, "name"),
             f"duplicate component name {entry.name!r} (first defined on line {line})",
         )
+    return problems
+
+
+def _dead_letter_problems(located: Located, entries: list[ComponentEntry]) -> list[Problem]:
+    sent: dict[str, list[str]] = {}
+    for index in range(_binding_count(located)):
+        path = (*_BINDINGS, index)
+        sender = located.string_at((*path, "from_component"))
+        stream = located.string_at((*path, "stream_name"))
+        if isinstance(sender, str) and isinstance(stream, str):
+            sent.setdefault(sender, []).append(stream)
+    problems: list[Problem] = []
+    for entry in entries:
+        stream = located.string_at((*entry.path, "dead_letters"))
+        if entry.name is None or stream is None or not re.match(STREAM_PATTERN, stream):
+            continue  # not a stream name: the model says so
+        streams = sent.get(entry.name, [])
+        if stream not in streams:
+            bound = ", ".join(dict.fromkeys(streams)) or "none"
+            problems += _at(
+                located,
+                (*entry.path, "dead_letters"),
+                f"dead_letters: {entry.name!r} has no binding named {stream!r} to send them on "
+                f"(streams bound from it: {bound}); bind it, e.g. to a Store, "
+                f"with from_component: {entry.name}, stream_name: {stream}",
+            )
     return problems
 
 

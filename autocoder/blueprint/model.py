@@ -19,6 +19,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+STREAM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+
+
 class ComponentSpec(_Strict):
     """One component: a unique name, a registered type, its config and restart policy."""
 
@@ -27,6 +30,13 @@ class ComponentSpec(_Strict):
     description: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    dead_letters: str | None = Field(
+        default=None,
+        pattern=STREAM_PATTERN,
+        max_length=100,
+        description="A send stream of this component (bound from it) that takes every message "
+        "whose processing failed, as a dead_letter event.",
+    )
 
 
 class Binding(_Strict):
@@ -34,7 +44,7 @@ class Binding(_Strict):
 
     from_component: str
     to_component: str
-    stream_name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=100)
+    stream_name: str = Field(pattern=STREAM_PATTERN, max_length=100)
     buffer_size: int = Field(default=100, ge=1, le=1_000_000)
     #: ``nats`` carries the binding between processes (SPEC 10.2); needs ``system.nats.url``.
     transport: Literal["memory", "nats"] = "memory"

@@ -116,6 +116,11 @@ class SystemMetrics:
             "Times a component was restarted after its processing loop failed.",
             ("component",),
         )
+        self.dead_letters = Counter(
+            PREFIX + "dead_letters_total",
+            "Messages whose processing failed, given up as dead letters.",
+            ("component",),
+        )
 
         self.transport_messages = Counter(
             PREFIX + "transport_messages_total",
@@ -163,6 +168,7 @@ class SystemMetrics:
                     self.http_requests,
                     self.http_request_seconds,
                     self.component_restarts,
+                    self.dead_letters,
                     self.transport_messages,
                     self.transport_redeliveries,
                     self.transport_dead_letters,

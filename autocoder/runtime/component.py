@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import anyio
+import orjson
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from autocoder.errors import error_reply
+from autocoder.logging import mask_secrets
 from autocoder.observability.carried import adopt, release
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.observability.perf import Meter
 from autocoder.runtime.messages import Envelope, Message, Reply
 from autocoder.runtime.wiring import Inbound, SendSide
+
+#: Seconds a dead letter may wait for room on its stream before it is logged as lost.
+DEAD_LETTER_TIMEOUT = 10.0
 
 
 class ComponentConfig(BaseModel):
@@ -69,6 +75,7 @@ class ComposedComponent:
         config: BaseModel | Mapping[str, Any] | None = None,
         *,
         restart: RestartPolicy | None = None,
+        dead_letters: str | None = None,
     ) -> None:
         self.name = name
         self.type_name = type(self).__name__
@@ -77,6 +84,8 @@ class ComposedComponent:
         else:
             self.config = self.Config.model_validate(dict(config or {}))
         self.restart = restart or RestartPolicy()
+        #: The send stream that takes the messages whose processing failed (``dead_letters:``).
+        self.dead_letters = dead_letters
         self.receive_streams: dict[str, Inbound] = {}
         self.send_streams: dict[str, SendSide] = {}
         #: Workers per receive stream; a store on a connection pool raises it in ``setup``.
@@ -210,13 +219,15 @@ class ComposedComponent:
             except anyio.EndOfStream:
                 return
             received.inc()
-            await self.handle(envelope)
+            await self.handle(envelope, inbound.name)
 
-    async def handle(self, envelope: Envelope) -> None:
-        """Process one envelope and answer its reply slot, whatever happens.
+    async def handle(self, envelope: Envelope, stream: str = "") -> None:
+        """Process one envelope (which came in on ``stream``) and answer its reply slot.
 
-        An exception escaping ``process_item`` answers the caller ``unavailable`` and fails the
-        loop, so the supervisor restarts the component; cancellation answers likewise.
+        An exception escaping ``process_item`` answers the caller ``unavailable``, sends the
+        message on the dead-letter stream (unless its binding delivers it again, see
+        ``Envelope.redelivers``) and fails the loop, so the supervisor restarts the component;
+        cancellation answers likewise.
         """
         item = envelope.message
         started = None if self.measures_itself else time.perf_counter()
@@ -231,6 +242,8 @@ class ComposedComponent:
                     )
                 )
             self.count_error("unavailable")
+            if isinstance(exc, Exception) and not envelope.redelivers:
+                await self.dead_letter(item, stream=stream, error=exc)
             raise
         finally:
             if adopted is not None:
@@ -245,6 +258,57 @@ class ComposedComponent:
             envelope.reply.set(reply)
         if reply["status"] == "error":
             self.count_error(str(reply.get("error_type", "internal")))
+
+    async def dead_letter(
+        self, message: Any, *, stream: str, error: BaseException | str, attempts: int = 1
+    ) -> bool:
+        """Send ``message``, whose processing failed, on the ``dead_letters`` stream.
+
+        The dead letter is ``{"event": "dead_letter", "component", "stream", "error",
+        "message", "attempts", "at"}``: ``stream`` is the one the message came in on,
+        ``attempts`` how often it was processed, ``at`` the time (ISO 8601, UTC). The runtime
+        calls this when an exception escapes ``process_item``; a binding that delivers a
+        message again after a failure (nats ``send``) calls it once it gives up. Without
+        ``dead_letters`` the failure is only logged. Returns whether the letter was sent: one
+        the stream does not take within ``DEAD_LETTER_TIMEOUT`` seconds (its receiver stopped
+        or stays full) is logged as lost, never dropped silently.
+        """
+        reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        reason = mask_secrets(reason)
+        if self.metrics is not None:
+            self.metrics.dead_letters.labels(self.name).inc()
+        if self.dead_letters is None or self.dead_letters not in self.send_streams:
+            self.log.error("dead_letter", stream=stream, attempts=attempts, error=reason)
+            return False
+        letter = {
+            "event": "dead_letter",
+            "component": self.name,
+            "stream": stream,
+            "error": reason,
+            "message": _storable(message),
+            "attempts": attempts,
+            "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+        sent = False
+        with anyio.move_on_after(DEAD_LETTER_TIMEOUT, shield=True):
+            try:
+                await self.send(self.dead_letters, letter)
+                sent = True
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                pass
+        if sent:
+            self.log.warning(
+                "dead_letter", stream=stream, attempts=attempts, sent_to=self.dead_letters
+            )
+        else:
+            self.log.error(
+                "dead_letter_lost",
+                stream=stream,
+                attempts=attempts,
+                error=reason,
+                dead_letters=self.dead_letters,
+            )
+        return sent
 
     def _malformed_reply(self, reply: object) -> Reply:
         self.log.error("malformed_reply", returned=type(reply).__name__)
@@ -271,3 +335,14 @@ class ComposedComponent:
             child = self.metrics.message_errors.labels(self.name, error_type)
             self._errors[error_type] = child
         child.inc()
+
+
+def _storable(message: Any) -> Any:
+    """``message`` as JSON can hold it (a store keeps dead letters): else its text, not lost."""
+    if isinstance(message, bytes):
+        return message.decode("utf-8", "replace")
+    try:
+        orjson.dumps(message)
+    except TypeError:
+        return repr(message)
+    return message

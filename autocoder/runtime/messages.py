@@ -58,10 +58,13 @@ class Envelope:
     """An item on a binding. ``reply`` is set when the sender awaits an answer.
 
     ``carried`` is the sending task's request context (its request id, its trace), adopted by
-    the worker that processes the item.
+    the worker that processes the item. ``redelivers`` is set by a binding that delivers the
+    item again when its processing fails (a nats ``send``): that binding, not the receiver,
+    sends the dead letter once it gives up.
     """
 
     message: Any
     reply: ReplySlot | None = None
     sender: str = field(default="")
     carried: Carried | None = None
+    redelivers: bool = False

@@ -174,6 +174,8 @@ def parse_message(message: Any, *, allowed: tuple[str, ...] = ACTION_NAMES) -> A
         raise ValidationFailed(f"an action message must be an object, not {type(message).__name__}")
     action = message.get("action")
     if action is None:
+        if "event" in message and "create" in allowed:
+            return event_as_create(message)
         raise ValidationFailed("the message has no 'action'")
     if not isinstance(action, str) or action not in _ADAPTERS:
         raise UnknownAction(
@@ -196,6 +198,30 @@ def action_label(message: Any) -> str:
     never makes a new metric series)."""
     action = message.get("action") if isinstance(message, dict) else None
     return action if isinstance(action, str) and action in _ADAPTERS else "invalid"
+
+
+def event_as_create(event: dict[str, Any]) -> Create:
+    """An event (a change event, a dead letter: ``event`` and no ``action``) as the create
+    that keeps it: the whole message is the record, with an id of its own.
+
+    The event's ``id`` (the record it is about) is kept as ``record_id``; its ``tenant``, when
+    it has one, is the tenant it is kept under, so events stay with their tenant's records.
+    """
+    data = dict(event)
+    if "id" in data:
+        data.setdefault("record_id", data["id"])
+        del data["id"]
+    tenant = event.get("tenant")
+    message = {
+        "action": "create",
+        "data": data,
+        "tenant": tenant if isinstance(tenant, str) else "",
+    }
+    try:
+        parsed: Create = _ADAPTERS["create"].validate_python(message)
+    except ValidationError as exc:
+        raise ValidationFailed(f"invalid event: {_describe_errors('create', exc)}") from None
+    return parsed
 
 
 SINGLE_ACTION_NAMES: tuple[str, ...] = ("create", "get", "update", "replace", "delete", "list")

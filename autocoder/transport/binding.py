@@ -251,7 +251,13 @@ class NatsTransport:
             self.link, receiving.target.names, receiving.target.partitions, self.process_id
         )
         lanes = Lanes(
-            self.link, receiving.target, receiving.send, keeper, receiving.counters, stopping
+            self.link,
+            receiving.target,
+            receiving.send,
+            keeper,
+            receiving.counters,
+            stopping,
+            component.dead_letter,
         )
         async with anyio.create_task_group() as tg:
             tg.start_soon(lanes.run)

@@ -10,8 +10,8 @@ in parallel.
 
 A message whose processing failed (``process_item`` raised, or the component failed) is not
 acknowledged: it and the rest of its batch are given back in order (``nak``), to be delivered
-again, up to ``max_deliver`` times; then it is a dead letter (``on_dead_letter``), logged and
-counted, and the lane goes on.
+again, up to ``max_deliver`` times; then it is a dead letter (``on_dead_letter``): counted and
+handed to the receiver's ``dead_letter`` (its ``dead_letters`` stream), and the lane goes on.
 
 A process that takes a lane over from one that stopped without acknowledging everything (it
 was killed, or lost its lease) first recreates the lane's consumer: the stream keeps only
@@ -23,11 +23,11 @@ redeliveries; their delivery count starts again.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import nats.errors
@@ -61,6 +61,14 @@ def lane_of(item: Any, partitions: int, key: str) -> int:
     return zlib.crc32(data) % partitions
 
 
+class DeadLetter(Protocol):
+    """``ComposedComponent.dead_letter``: where a message given up goes."""
+
+    def __call__(
+        self, message: Any, *, stream: str, error: BaseException | str, attempts: int = 1
+    ) -> Awaitable[bool]: ...
+
+
 class Outcome(Enum):
     PROCESSED = 1  # acknowledged (or a dead letter, given up)
     FAILED = 2  # not processed: to be delivered again
@@ -85,6 +93,7 @@ class Lanes:
         keeper: LeaseKeeper,
         counters: LaneCounters,
         stopping: Callable[[], bool],
+        dead_letter: DeadLetter,
     ) -> None:
         self.link = link
         self.target = target
@@ -93,6 +102,8 @@ class Lanes:
         self.keeper = keeper
         self.counters = counters
         self.stopping = stopping
+        #: The receiver's ``ComposedComponent.dead_letter``.
+        self.dead_letter = dead_letter
 
     async def run(self) -> None:
         """Serve the lanes this process holds until ``stopping()``; then give them back."""
@@ -196,10 +207,10 @@ class Lanes:
         try:
             item = decode(msg.data)
         except ValueError:
-            self.on_dead_letter(msg.data, attempts, "the message is not JSON")
+            await self.on_dead_letter(msg.data, attempts, "the message is not JSON")
             return await self._settle(msg, dead=True)
         slot = ReplySlot()
-        envelope = Envelope(item, slot, "")
+        envelope = Envelope(item, slot, "", redelivers=True)
         try:
             try:
                 self.inbound.send_nowait(envelope)
@@ -211,7 +222,7 @@ class Lanes:
         if not slot.failed:
             return await self._settle(msg, dead=False)
         if attempts >= self.target.max_deliver:
-            self.on_dead_letter(item, attempts, str(reply.get("message", "")))
+            await self.on_dead_letter(item, attempts, str(reply.get("message", "")))
             return await self._settle(msg, dead=True)
         return Outcome.FAILED
 
@@ -222,20 +233,11 @@ class Lanes:
             return Outcome.LOST
         return Outcome.PROCESSED
 
-    def on_dead_letter(self, item: Any, attempts: int, error: str) -> None:
-        """A message given up after ``max_deliver`` deliveries: logged and counted.
-
-        This is where a dead-letter stream (``dead_letters: STREAM`` on the component) takes
-        it once that exists.
-        """
+    async def on_dead_letter(self, item: Any, attempts: int, error: str) -> None:
+        """A message given up after ``max_deliver`` deliveries: counted, and handed to the
+        receiver's ``dead_letter`` (sent on its ``dead_letters`` stream, or logged)."""
         self.counters.dead_letters.inc()
-        log.error(
-            "dead_letter",
-            component=self.target.receiver,
-            stream=self.names.stream,
-            attempts=attempts,
-            error=error,
-        )
+        await self.dead_letter(item, stream=self.names.stream, error=error, attempts=attempts)
 
 
 async def _drop(
