@@ -59,7 +59,10 @@ def to_mermaid(blueprint: Blueprint) -> str:
         sender = ids.get(binding.from_component, binding.from_component)
         receiver = ids.get(binding.to_component, binding.to_component)
         stream = _mermaid_text(binding.stream_name)
-        lines.append(f'    {sender} -->|"{stream}"| {receiver}')
+        if binding.transport == "nats":  # across processes: a dotted arrow
+            lines.append(f'    {sender} -.->|"{stream} (nats)"| {receiver}')
+        else:
+            lines.append(f'    {sender} -->|"{stream}"| {receiver}')
     return "\n".join(lines) + "\n"
 
 
@@ -81,6 +84,10 @@ def to_dot(blueprint: Blueprint) -> str:
     for binding in system.bindings:
         sender = _dot_string(binding.from_component)
         receiver = _dot_string(binding.to_component)
-        lines.append(f"    {sender} -> {receiver} [label={_dot_string(binding.stream_name)}];")
+        if binding.transport == "nats":  # across processes: a dashed edge
+            label = _dot_string(f"{binding.stream_name} (nats)")
+            lines.append(f"    {sender} -> {receiver} [label={label}, style=dashed];")
+        else:
+            lines.append(f"    {sender} -> {receiver} [label={_dot_string(binding.stream_name)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -177,3 +177,33 @@ def test_the_distributed_example_audits_every_change_in_another_process(
     finally:
         for process in reversed(started):
             assert process.stop() == 0, process.output()
+
+
+def test_workers_of_one_command_share_the_lanes_of_their_components(
+    tmp_path: Path, nats_url: str, system_name: str
+) -> None:
+    count = 200
+    blueprint = write_blueprint(
+        tmp_path, system=system_name, url=nats_url, count=count, keys=8, delay=0.002,
+        partitions=4,
+    )  # fmt: skip
+    output = tmp_path / "recorded.jsonl"
+    receivers = Process(
+        tmp_path, "workers", str(blueprint), "--components", "recorder", "--workers", "2", env={}
+    )
+    sender = None
+    try:
+        receivers.wait_up()
+
+        def shared() -> bool:
+            owners = asyncio.run(lane_owners(nats_url, system_name, 4))
+            return len(owners) == 2 and b"" not in owners
+
+        wait_until(shared, 30, "the two workers hold two lanes each")
+        sender = Process(tmp_path, "sender", str(blueprint), "--components", "sender", env={})
+        wait_until(lambda: len(processed(output)) == count, 90, "every message processed")
+    finally:
+        if sender is not None:
+            assert sender.stop() == 0, sender.output()
+        assert receivers.stop() == 0, receivers.output()
+    assert len({record["pid"] for record in records(output)}) == 2

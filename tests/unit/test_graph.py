@@ -68,3 +68,25 @@ def test_mermaid_ids_stay_distinct_when_names_differ_only_in_punctuation() -> No
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="svg"):
         render(BLUEPRINT, "svg")
+
+
+def test_a_nats_binding_is_drawn_dotted_and_named_so() -> None:
+    blueprint = Blueprint.model_validate(
+        {
+            "system": {
+                "name": "split",
+                "nats": {"url": "nats://127.0.0.1:4222"},
+                "components": [{"name": "a", "type": "Store"}, {"name": "b", "type": "Store"}],
+                "bindings": [
+                    {
+                        "from_component": "a",
+                        "to_component": "b",
+                        "stream_name": "changes",
+                        "transport": "nats",
+                    }
+                ],
+            }
+        }
+    )
+    assert '    a -.->|"changes (nats)"| b\n' in render(blueprint)
+    assert '"a" -> "b" [label="changes (nats)", style=dashed];' in render(blueprint, "dot")
