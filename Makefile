@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	@echo "autocoder is installed in $(VENV): 'source $(BIN)/activate' puts it on your PATH"
 	$(BIN)/autocoder run $(BLUEPRINT)
 
 test: $(STAMP)

@@ -37,7 +37,7 @@ class ComponentConfig(BaseModel):
 
 
 class RestartPolicy(BaseModel):
-    """How the supervisor restarts a component whose processing loop failed (SPEC section 8)."""
+    """How often a component whose processing loop failed is restarted, and after what wait."""
 
     model_config = ConfigDict(extra="forbid")
 

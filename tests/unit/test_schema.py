@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -88,3 +89,9 @@ def test_every_loadable_registered_type_is_offered(validator: Draft202012Validat
     offered = spec["properties"]["type"]["anyOf"][0]["enum"]
     assert offered == registry.known_types()
     assert [rule["if"]["properties"]["type"]["const"] for rule in spec["allOf"]] == offered
+
+
+def test_the_schema_speaks_for_itself() -> None:
+    # Editors show these descriptions; they may not send users to a document they lack.
+    text = json.dumps(blueprint_schema())
+    assert "SPEC" not in text
