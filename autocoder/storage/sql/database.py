@@ -57,6 +57,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import structlog
+
 from autocoder.errors import DatabaseConnectionError, StoreError, Unavailable
 from autocoder.storage.sql.dialects import Dialect, dialect_of, native
 from autocoder.storage.sql.drivers import (
@@ -73,6 +75,7 @@ from autocoder.storage.sql.sqlite_gate import SqliteGate
 from autocoder.storage.sql.watchdog import Watchdog
 
 T = TypeVar("T")
+log = structlog.get_logger("autocoder")
 
 __all__ = ["Connection", "Database", "Executed", "PoolStats", "open_database"]
 
@@ -229,10 +232,18 @@ class _Lease:
                 else:
                     try:
                         await conn.rollback()
-                    except BaseException:
-                        # The block's own exception is the one to report; the connection,
-                        # in an unknown transaction state, is not reused.
+                    except Exception as rollback_error:
+                        # The block's own exception is the one to raise; the connection, in
+                        # an unknown transaction state, is not reused.
                         conn.broken = True
+                        log.warning(
+                            "rollback failed",
+                            database=self._db.host_port,
+                            error=str(rollback_error),
+                        )
+                    except BaseException:  # cancelled mid-rollback: not reused either
+                        conn.broken = True
+                        raise
         except BaseException:
             conn.broken = True
             raise
@@ -385,8 +396,14 @@ class Database:
             await driver.release(conn.raw, reset=reset and not conn.broken)
         except Exception as exc:
             # The operation's outcome stands; the driver drops this connection and opens
-            # another. An outage seen here is recorded like any other.
-            self.error(exc, connection_lost=True)
+            # another. An outage seen here is recorded like any other, and logged.
+            error = self.error(exc, connection_lost=True)
+            log.warning(
+                "database connection dropped on release",
+                database=self.host_port,
+                error=str(error),
+                error_type=error.error_type,
+            )
         finally:
             self._permits.give()
 
