@@ -361,7 +361,9 @@ class Database:
         except BaseException as exc:
             permits.give()
             if isinstance(exc, Exception):
-                raise self.error(exc) from exc
+                # No connection came of it, whatever the driver raised: aiomysql on uvloop
+                # raises RuntimeError when the server cuts the connection while it is made.
+                raise self.error(exc, connection_lost=True) from exc
             raise
         return Connection(self, raw)
 
