@@ -114,6 +114,9 @@ def cmd_components(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Serve the blueprint until SIGINT/SIGTERM (the runtime is imported only here)."""
+    from autocoder.system import backend_options
+
+    backend_options()  # an unknown event loop is a usage error before anything starts
     if args.workers > 1:
         from autocoder.workers import run_workers
 

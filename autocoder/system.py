@@ -376,10 +376,24 @@ def run_blueprint(
     return 0
 
 
+#: Chooses the event loop of ``autocoder run``: ``uvloop`` (the default) or ``asyncio``.
+EVENT_LOOP_VARIABLE = "AUTOCODER_EVENT_LOOP"
+
+
 def backend_options() -> dict[str, Any]:
-    """The event loop of ``autocoder run``: uvloop where it is installed."""
+    """The event loop of ``autocoder run``: uvloop where it is installed, unless
+    ``AUTOCODER_EVENT_LOOP=asyncio`` asks for Python's own (``UsageError`` for another value)."""
+    chosen = os.environ.get(EVENT_LOOP_VARIABLE, "").strip().lower()
+    if chosen not in ("", "uvloop", "asyncio"):
+        raise UsageError(
+            f"{EVENT_LOOP_VARIABLE} is {os.environ[EVENT_LOOP_VARIABLE]!r}: use uvloop or asyncio"
+        )
+    if chosen == "asyncio":
+        return {}
     try:
         import uvloop  # noqa: F401
     except ImportError:
+        if chosen == "uvloop":
+            raise UsageError(f"{EVENT_LOOP_VARIABLE}=uvloop, but uvloop is not installed") from None
         return {}
     return {"use_uvloop": True}

@@ -133,3 +133,30 @@ def test_every_option_of_every_command_has_help_text(
                 continue  # a command of the list (each has help), or a continuation
             described = re.match(r"^  \S.*?\s{2,}\S", line) or re.match(r"^ {4,}\S", after)
             assert described, f"autocoder {command}: {line.strip()} has no help text"
+
+
+def test_an_unknown_event_loop_is_a_usage_error(autocoder: Autocoder, tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(one_component("Store"))
+
+    result = autocoder("run", "s.yaml", env={"AUTOCODER_EVENT_LOOP": "trio"})
+
+    assert result.returncode == 2
+    assert (
+        result.stderr == "autocoder: error: AUTOCODER_EVENT_LOOP is 'trio': use uvloop or asyncio\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("chosen", "options"),
+    [(None, {"use_uvloop": True}), ("uvloop", {"use_uvloop": True}), ("asyncio", {})],
+)
+def test_the_event_loop_is_uvloop_unless_asyncio_is_asked_for(
+    chosen: str | None, options: dict[str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autocoder.system import EVENT_LOOP_VARIABLE, backend_options
+
+    if chosen is None:
+        monkeypatch.delenv(EVENT_LOOP_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(EVENT_LOOP_VARIABLE, chosen)
+    assert backend_options() == options
