@@ -77,8 +77,3 @@ async def store_factory(
 @pytest.fixture
 async def store(store_factory: StoreFactory) -> Store:
     return await store_factory.open()
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

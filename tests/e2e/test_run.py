@@ -11,6 +11,11 @@ import time
 from pathlib import Path
 from textwrap import dedent
 
+import pytest
+
+# Every process runs on each event loop of the tests (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("anyio_backend")
+
 REPO = Path(__file__).resolve().parents[2]
 
 BLUEPRINT = """\

@@ -25,6 +25,9 @@ import pytest
 from tests.e2e.processes import REPO, Run, start
 from tests.http.support import free_port
 
+# Every process runs on each event loop of the tests (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("anyio_backend")
+
 BLUEPRINTS = REPO / "blueprints"
 BANNER = re.compile(r"is up \(\d+ workers, pids ([\d, ]+)\)")
 

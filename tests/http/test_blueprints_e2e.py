@@ -31,6 +31,9 @@ from tests.conformance.backends import (
 )
 from tests.http.support import free_port
 
+# Every process runs on each event loop of the tests (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("anyio_backend")
+
 REPO = Path(__file__).resolve().parents[2]
 BLUEPRINTS = REPO / "blueprints"
 READY_WITHIN_SECONDS = 60

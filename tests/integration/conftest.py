@@ -25,11 +25,6 @@ from tests.conformance.backends import (
 Opener = Callable[..., SqlDocumentBackend]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(
     params=[
         pytest.param("sqlite", id="sqlite"),

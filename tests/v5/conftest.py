@@ -27,11 +27,6 @@ PG_ADMIN = os.environ.get(
 MYSQL_ADMIN = os.environ.get("AUTOCODER_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def unreachable(kind: str, exc: BaseException) -> None:
     """Skip loudly (or fail under CI=true): the server the test needs is down."""
     message = f"{kind} server unreachable ({type(exc).__name__}: {exc}); V5 {kind} test NOT RUN"
