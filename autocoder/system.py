@@ -185,16 +185,19 @@ class System:
     async def serve(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         """Set up, serve until ``request_shutdown()``, drain and clean up."""
         self._supervisor = Supervisor(list(self.components.values()), self.shutdown_timeout)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self.deadlines.run)
-            try:
-                if self.transport is not None:
-                    await self.transport.connect()
-                    await tg.start(self.transport.run)
-                await self._supervisor.run(task_status=task_status)
-            finally:
-                tg.cancel_scope.cancel()
-                if self.transport is not None:
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.deadlines.run)
+                try:
+                    if self.transport is not None:
+                        await self.transport.connect()
+                        await tg.start(self.transport.run)
+                    await self._supervisor.run(task_status=task_status)
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            if self.transport is not None:  # once its tasks have ended
+                with anyio.CancelScope(shield=True):
                     await self.transport.close()
 
     async def __aenter__(self) -> Self:

@@ -265,4 +265,7 @@ class NatsTransport:
             await responder.stop()
 
     async def close(self) -> None:
+        for receiving in self._receiving:
+            receiving.send.close()
+        self._writer.close()
         await self.link.close()
