@@ -215,6 +215,9 @@ async def history(fresh: Fresh) -> list[str]:
 
 
 @pytest.mark.anyio
+# Three processes under load: on production's event loop only, to keep the suite fast (every
+# other test covers both loops).
+@pytest.mark.parametrize("anyio_backend", [("asyncio", {"use_uvloop": True})], ids=["uvloop"])
 async def test_three_replicas_on_one_database(fresh: Fresh, replicas: list[Run]) -> None:
     for collection in ("notes", "items"):  # the Store's document table, the V5 table
         await check_collection(replicas, collection)
