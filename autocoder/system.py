@@ -36,6 +36,7 @@ from autocoder.blueprint.model import Binding
 from autocoder.errors import UsageError
 from autocoder.logging import LogFormat, configure_logging
 from autocoder.observability.metrics import SystemMetrics
+from autocoder.observability.tracing import tracing_from_environment
 from autocoder.runtime import registry
 from autocoder.runtime.component import ComposedComponent
 from autocoder.runtime.deadlines import Deadlines
@@ -70,8 +71,11 @@ class System:
         self.bindings = list(bindings)
         self.shutdown_timeout = shutdown_timeout
         self.metrics = SystemMetrics()
+        #: Tracing as the ``OTEL_*`` variables configure it (``None``: off, the default).
+        self.tracing = tracing_from_environment(name)
         for component in components:
             component.metrics = self.metrics
+            component.tracing = self.tracing
             component.system = self
         self.deadlines = Deadlines()
         local = [
@@ -199,6 +203,10 @@ class System:
             if self.transport is not None:  # once its tasks have ended
                 with anyio.CancelScope(shield=True):
                     await self.transport.close()
+                if self.tracing is not None:
+                    with anyio.CancelScope(shield=True):
+                        # Exports what is buffered: blocking network I/O, so in a thread.
+                        await anyio.to_thread.run_sync(self.tracing.shutdown)
 
     async def __aenter__(self) -> Self:
         self._task_group = anyio.create_task_group()
@@ -330,6 +338,8 @@ async def serve_until_signalled(
     ``announce(system)`` runs once every component serves (by default: the start banner). A
     second signal exits the process at once.
     """
+    if system.tracing is not None:
+        system.tracing.make_global()
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with anyio.create_task_group() as tg:
 

@@ -143,6 +143,7 @@ class FastAPIEndpoint(ServedComponent):
             log=self.log,
             router=app.router,
             access_log=self.config.access_log,
+            tracer=self.tracing.tracer if self.tracing is not None else None,
         )
         self.serve_app(
             with_cors(asgi, self.config.cors_origins),

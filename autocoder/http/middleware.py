@@ -10,6 +10,9 @@ Pure ASGI (no per-request objects beyond what it needs) because it runs on every
   status, ``duration_ms`` and the request id (``info``; ``warning`` for a 5xx), unless the
   endpoint's ``access_log`` is off. Never the raw path, the query, a header or a body: those
   hold record data and keys;
+- with tracing on (``tracer``), one server span per request, a child of its ``traceparent``,
+  named by method and route template; its context, and its trace id for the log lines, go
+  with the request's messages;
 - the API key check (``401`` before routing) and the request's tenant, put in the scope;
 - ``autocoder_http_requests_total`` and ``autocoder_http_request_seconds`` labelled with the
   route *template* (``/tasks/{id}``), never the raw path;
@@ -25,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from opentelemetry.trace import Tracer
 from starlette.routing import Match, Router
 
 from autocoder.errors import Unauthorized
@@ -38,6 +42,7 @@ from autocoder.http.auth import (
 from autocoder.http.status import error_response
 from autocoder.observability.carried import Carried, adopt, release
 from autocoder.observability.metrics import SystemMetrics
+from autocoder.observability.spans import finish_http_span, http_span
 
 __all__ = [
     "FORCED_TENANT_KEY",
@@ -82,6 +87,7 @@ class EndpointMiddleware:
         log: Any,
         router: Router,
         access_log: bool = True,
+        tracer: Tracer | None = None,
     ) -> None:
         self.app = app
         self.component = component
@@ -90,6 +96,8 @@ class EndpointMiddleware:
         self.log = log
         self.router = router
         self.access_log = access_log
+        #: Set when tracing is on: one server span per request.
+        self.tracer = tracer
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
         self._counters: dict[tuple[str, str, int], Any] = {}
@@ -107,7 +115,14 @@ class EndpointMiddleware:
         if not _REQUEST_ID.fullmatch(request_id):
             request_id = f"{self._id_prefix}-{next(self._ids)}"
         scope[REQUEST_ID_KEY] = request_id
-        adopted = adopt(Carried({"request_id": request_id}))
+        span = None
+        if self.tracer is None:
+            carried = Carried({"request_id": request_id})
+        else:
+            span, traced = http_span(self.tracer, scope["headers"], scope["method"])
+            trace_id = format(span.get_span_context().trace_id, "032x")
+            carried = Carried({"request_id": request_id, "trace_id": trace_id}, traced)
+        adopted = adopt(carried)
         status = 500
         try:
             status = await self._serve(scope, receive, send, request_id)
@@ -115,6 +130,8 @@ class EndpointMiddleware:
             seconds = time.perf_counter() - started
             route = self._route_template(scope)
             self._observe(scope["method"], route, status, seconds)
+            if span is not None:
+                finish_http_span(span, scope["method"], route, status, request_id)
             if self.access_log or status >= 500:
                 log = self.log.warning if status >= 500 else self.log.info
                 log(

@@ -16,9 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from opentelemetry import context as otel_context
+
+if TYPE_CHECKING:
+    from autocoder.observability.spans import TraceContext
 
 __all__ = ["Adopted", "Carried", "adopt", "current", "release"]
 
@@ -28,15 +32,15 @@ class Carried:
     """The log context (``structlog`` context variables) and the trace context of a request."""
 
     log: Mapping[str, Any]
-    #: An OpenTelemetry context holding the current span, or ``None`` when tracing is off.
-    trace: Any = None
+    #: The tracer and the current span's context, or ``None`` when tracing is off.
+    trace: TraceContext | None = None
 
-    def with_trace(self, trace: Any) -> Carried:
+    def with_trace(self, trace: TraceContext) -> Carried:
         """The same log context with another trace context (a child span's)."""
         return Carried(self.log, trace)
 
 
-Adopted = tuple[Token["Carried | None"], Mapping[str, Token[Any]]]
+Adopted = tuple[Token["Carried | None"], Mapping[str, Token[Any]], object | None]
 
 _current: ContextVar[Carried | None] = ContextVar("autocoder_carried", default=None)
 
@@ -47,13 +51,17 @@ def current() -> Carried | None:
 
 
 def adopt(carried: Carried) -> Adopted:
-    """Make ``carried`` the running task's context until ``release``: its log lines and sends."""
+    """Make ``carried`` the running task's context until ``release``: its log lines, its sends
+    and, with tracing on, the OpenTelemetry context (spans a component makes nest in it)."""
     tokens = structlog.contextvars.bind_contextvars(**carried.log)
-    return _current.set(carried), tokens
+    attached = None if carried.trace is None else otel_context.attach(carried.trace.context)
+    return _current.set(carried), tokens, attached
 
 
 def release(adopted: Adopted) -> None:
     """Undo ``adopt``: the task's context is what it was before."""
-    token, tokens = adopted
+    token, tokens, attached = adopted
+    if attached is not None:
+        otel_context.detach(attached)  # type: ignore[arg-type]
     structlog.contextvars.reset_contextvars(**tokens)
     _current.reset(token)

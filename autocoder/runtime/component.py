@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import orjson
 import structlog
+from opentelemetry.trace import Status, StatusCode
 from pydantic import BaseModel, ConfigDict, Field
 
 from autocoder.errors import error_reply
@@ -23,8 +24,12 @@ from autocoder.logging import mask_secrets
 from autocoder.observability.carried import adopt, release
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.observability.perf import Meter
+from autocoder.observability.spans import message_span
 from autocoder.runtime.messages import Envelope, Message, Reply
 from autocoder.runtime.wiring import Inbound, SendSide
+
+if TYPE_CHECKING:
+    from autocoder.observability.tracing import Tracing
 
 #: Seconds a dead letter may wait for room on its stream before it is logged as lost.
 DEAD_LETTER_TIMEOUT = 10.0
@@ -94,6 +99,9 @@ class ComposedComponent:
         self.is_set_up = False
         self.log = structlog.get_logger("autocoder").bind(component=name)
         self.metrics: SystemMetrics | None = None
+        #: The system's tracing (``observability.tracing``) when the ``OTEL_*`` variables turn
+        #: it on; the endpoints start their spans with it.
+        self.tracing: Tracing | None = None
         #: The running System (``.components``, ``.metrics``, ``.is_ready()``), set by it.
         self.system: Any = None
         #: Extra health fields from what the system attached (a nats binding's
@@ -231,10 +239,16 @@ class ComposedComponent:
         """
         item = envelope.message
         started = None if self.measures_itself else time.perf_counter()
-        adopted = None if envelope.carried is None else adopt(envelope.carried)
+        carried, span = envelope.carried, None
+        if carried is not None and carried.trace is not None:
+            span, traced = message_span(carried.trace, self.name, self.type_name, stream, item)
+            carried = carried.with_trace(traced)
+        adopted = None if carried is None else adopt(carried)
         try:
             reply = await self.process_item(item)
         except BaseException as exc:
+            if span is not None:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             if envelope.reply is not None and not envelope.reply.answered:
                 envelope.reply.fail(
                     error_reply(
@@ -248,6 +262,8 @@ class ComposedComponent:
         finally:
             if adopted is not None:
                 release(adopted)
+            if span is not None:
+                span.end()
             if started is not None:
                 self.observe_processing(item, time.perf_counter() - started)
         if reply is None:

@@ -2,7 +2,8 @@
 
 Both SQL backends (the Store's documents, V5's tables) run on this, and only this calls a
 driver (through ``drivers.Driver``): connections are lent and given back here, every statement
-runs through ``Connection._run`` (its time bound, its error translation, outage detection),
+runs through ``Connection._run`` (its time bound, its error translation, outage detection,
+and with tracing on its span, ``db.system`` and the operation but never the values),
 and a background probe brings service back after an outage with no traffic needed.
 
 API::
@@ -58,8 +59,11 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
+from opentelemetry.trace import Status, StatusCode
 
 from autocoder.errors import DatabaseConnectionError, StoreError, Unavailable
+from autocoder.observability.carried import current as current_carried
+from autocoder.observability.spans import statement_span
 from autocoder.storage.sql.dialects import Dialect, dialect_of, native
 from autocoder.storage.sql.drivers import (
     DRIVERS,
@@ -126,31 +130,31 @@ class Connection:
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """The rows of one statement."""
-        return await self._run(self._driver.fetch(self.raw, sql, params))
+        return await self._run(self._driver.fetch(self.raw, sql, params), sql)
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first row of one statement, or None."""
-        rows = await self._run(self._driver.fetch(self.raw, sql, params))
+        rows = await self._run(self._driver.fetch(self.raw, sql, params), sql)
         return rows[0] if rows else None
 
     async def fetch_val(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first column of the first row, or None."""
-        rows = await self._run(self._driver.fetch(self.raw, sql, params))
+        rows = await self._run(self._driver.fetch(self.raw, sql, params), sql)
         return rows[0][0] if rows else None
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> Executed:
         """Run one statement that returns no rows."""
-        return await self._run(self._driver.execute(self.raw, sql, params))
+        return await self._run(self._driver.execute(self.raw, sql, params), sql)
 
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement once per row of ``rows``."""
-        await self._run(self._driver.execute_many(self.raw, sql, rows))
+        await self._run(self._driver.execute_many(self.raw, sql, rows), sql)
 
     async def copy_records(
         self, table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]
     ) -> None:
         """Insert ``records`` by the driver's fastest bulk path (PostgreSQL: binary COPY)."""
-        await self._run(self._driver.copy_records(self.raw, table, columns, records))
+        await self._run(self._driver.copy_records(self.raw, table, columns, records), "COPY")
 
     async def in_thread(self, function: Callable[..., T], *args: Any) -> T:
         """SQLite only: ``function(sqlite3_connection, *args)`` in the connection's thread, as
@@ -158,21 +162,26 @@ class Connection:
         driver = self._driver
         if not isinstance(driver, SqliteDriver):
             raise TypeError(f"in_thread() needs SQLite, not {self.dialect}")
-        return await self._run(driver.in_thread(self.raw, function, *args))
+        return await self._run(driver.in_thread(self.raw, function, *args), "SQL")
 
     async def begin(self) -> None:
-        await self._run(self._driver.begin(self.raw))
+        await self._run(self._driver.begin(self.raw), "BEGIN")
 
     async def commit(self) -> None:
-        await self._run(self._driver.commit(self.raw))
+        await self._run(self._driver.commit(self.raw), "COMMIT")
 
     async def rollback(self) -> None:
-        await self._run(self._driver.rollback(self.raw))
+        await self._run(self._driver.rollback(self.raw), "ROLLBACK")
 
-    async def _run(self, call: Awaitable[T]) -> T:
-        """Await one driver call: bounded in time, its exception translated (the one place)."""
+    async def _run(self, call: Awaitable[T], sql: str) -> T:
+        """Await one driver call: bounded in time, its exception translated, and with tracing
+        on a span of its own (the one place)."""
         db = self._db
         watchdog = db.statement_watchdog
+        carried = current_carried()
+        span = None
+        if carried is not None and carried.trace is not None:
+            span = statement_span(carried.trace, db.dialect, sql)
         try:
             if watchdog is None:
                 result = await call
@@ -187,13 +196,21 @@ class Connection:
                     self._driver.interrupt(self.raw)
                     raise statement_timed_out(db.host_port, watchdog.limit) from None
                 watchdog.end(ticket)
-        except StoreError:
+        except StoreError as exc:
+            if span is not None:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             raise
         except Exception as exc:
             lost = self._driver.is_lost(self.raw)
             if lost:
                 self.broken = True
-            raise db.error(exc, connection_lost=lost) from exc
+            error = db.error(exc, connection_lost=lost)
+            if span is not None:
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            raise error from exc
+        finally:
+            if span is not None:
+                span.end()
         db.connected = True
         return result
 
