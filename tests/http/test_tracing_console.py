@@ -88,9 +88,9 @@ def test_the_console_exporter_prints_one_server_span_and_its_children(tmp_path: 
 def test_tracing_is_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("OTEL_TRACES_EXPORTER", "OTEL_SDK_DISABLED"):
         monkeypatch.delenv(name, raising=False)
-    system = System.from_text(textwrap.dedent(BLUEPRINT), "<t>", environ={
-        "API_PORT": "0", "METRICS_PORT": "0"
-    })
+    system = System.from_text(
+        textwrap.dedent(BLUEPRINT), "<t>", environ={"API_PORT": "0", "METRICS_PORT": "0"}
+    )
     assert system.tracing is None
     assert all(c.tracing is None for c in system.components.values())
 
@@ -113,7 +113,7 @@ def test_the_exporters_the_variables_name(environ: dict[str, str], on: bool) -> 
 
 
 def test_an_unknown_exporter_is_a_configuration_error_naming_the_known_ones() -> None:
-    with pytest.raises(ConfigurationError, match="unknown exporter 'jaeger'.*none, otlp, console"):
+    with pytest.raises(ConfigurationError, match=r"unknown exporter 'jaeger'.*none, otlp, console"):
         tracing_from_environment("s", {"OTEL_TRACES_EXPORTER": "jaeger"})
 
 

@@ -169,9 +169,7 @@ async def test_a_request_is_one_trace_from_http_through_bindings_to_each_stateme
     assert "/orders/" not in everything  # no raw path
 
 
-async def test_messages_outside_a_request_make_no_spans(
-    receiver: Receiver, tmp_path: Path
-) -> None:
+async def test_messages_outside_a_request_make_no_spans(receiver: Receiver, tmp_path: Path) -> None:
     system = System.from_text(BLUEPRINT.format(db=tmp_path / "orders.db"), "<test>")
     async with system:
         reply = await system.components["orders"].process_item({"action": "list"})
