@@ -203,10 +203,10 @@ class System:
             if self.transport is not None:  # once its tasks have ended
                 with anyio.CancelScope(shield=True):
                     await self.transport.close()
-                if self.tracing is not None:
-                    with anyio.CancelScope(shield=True):
-                        # Exports what is buffered: blocking network I/O, so in a thread.
-                        await anyio.to_thread.run_sync(self.tracing.shutdown)
+            if self.tracing is not None:
+                with anyio.CancelScope(shield=True):
+                    # Exports what is buffered: blocking network I/O, so in a thread.
+                    await anyio.to_thread.run_sync(self.tracing.shutdown)
 
     async def __aenter__(self) -> Self:
         self._task_group = anyio.create_task_group()

@@ -85,14 +85,14 @@ def test_the_console_exporter_prints_one_server_span_and_its_children(tmp_path: 
     assert access[0]["trace_id"] == post_span["context"]["trace_id"].removeprefix("0x")
 
 
-def test_tracing_is_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.anyio
+async def test_tracing_is_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("OTEL_TRACES_EXPORTER", "OTEL_SDK_DISABLED"):
         monkeypatch.delenv(name, raising=False)
-    system = System.from_text(
-        textwrap.dedent(BLUEPRINT), "<t>", environ={"API_PORT": "0", "METRICS_PORT": "0"}
-    )
-    assert system.tracing is None
-    assert all(c.tracing is None for c in system.components.values())
+    environ = {"API_PORT": "0", "METRICS_PORT": "0"}
+    async with System.from_text(textwrap.dedent(BLUEPRINT), "<t>", environ=environ) as system:
+        assert system.tracing is None
+        assert all(c.tracing is None for c in system.components.values())
 
 
 @pytest.mark.parametrize(
