@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from autocoder.errors import BatchFailed, InternalError, NotFound, StoreError
+from autocoder.errors import BatchFailed, InternalError, NotFound, StoreError, Unavailable
 from autocoder.logging import mask_secrets
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.observability.perf import Meter, PerformanceMonitor
@@ -216,7 +216,23 @@ class Store(ComposedComponent):
                 self._record_counts[change.collection] += delta
         for outbound in self.send_streams.values():
             for change in changes:
-                await outbound.send(change.as_event())
+                event = change.as_event()
+                try:
+                    await outbound.send(event)
+                except Unavailable as exc:
+                    # The change is committed and its reply stands; the event that could not
+                    # go out (its nats binding lost NATS) becomes a dead letter, so it is kept
+                    # or at least logged, and the store goes on serving.
+                    await self._undeliverable(event, outbound.name, exc)
+
+    async def _undeliverable(self, event: dict[str, Any], stream: str, exc: Unavailable) -> None:
+        if stream == self.dead_letters:
+            self.log.error("change_event_lost", stream=stream, id=event.get("id"), error=str(exc))
+            return
+        try:
+            await self.dead_letter(event, stream=stream, error=exc)
+        except Unavailable as again:
+            self.log.error("change_event_lost", stream=stream, id=event.get("id"), error=str(again))
 
     def urls(self) -> list[str]:
         url = getattr(self.config, "database_url", None)

@@ -171,3 +171,57 @@ def _metrics(system: System) -> str:
     from prometheus_client import generate_latest
 
     return generate_latest(system.metrics.registry).decode()
+
+
+STORE_CHANGES = """\
+system:
+  name: {system}
+  nats: {{url: "nats://127.0.0.1:{port}"}}
+  components:
+    - {{name: store, type: Store}}
+    - {{name: audit, type: "tests.nats.components:Recorder", config: {{output: {out}}}}}
+  bindings:
+    - {{from_component: store, to_component: audit, stream_name: changes, transport: nats}}
+"""
+
+
+async def test_a_store_keeps_serving_when_its_change_events_cannot_be_sent(
+    tmp_path: Path, nats_url: str, system_name: str
+) -> None:
+    from structlog.testing import capture_logs
+
+    relay = await relay_to(nats_url)
+    output = tmp_path / "audit.jsonl"
+    text = STORE_CHANGES.format(system=system_name, port=relay.port, out=output)
+    try:
+        async with System.from_loaded(load_blueprint_text(dedent(text))) as system:
+            store = system.components["store"]
+            await relay.stop()
+
+            async def lost() -> bool:
+                return store.health_status()["transport_connected"] is False
+
+            await eventually(lost, "the connection is seen lost")
+            with capture_logs() as logs:
+                reply = await store.process_item({"action": "create", "data": {"title": "x"}})
+            assert reply["status"] == "success"  # committed: the reply stands
+            [letter] = [e for e in logs if e["event"] == "dead_letter"]
+            assert letter["stream"] == "changes"
+            assert "Unavailable" in letter["error"]
+            assert store.healthy
+
+            await relay.start()
+
+            async def back() -> bool:
+                return system.is_ready()
+
+            await eventually(back, "ready again")
+            reply = await store.process_item({"action": "create", "data": {"title": "y"}})
+            assert reply["status"] == "success"
+
+            async def audited() -> bool:
+                return output.exists() and '"title": "y"' in output.read_text()
+
+            await eventually(audited, "the next change audited")
+    finally:
+        await relay.stop()
