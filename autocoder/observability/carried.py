@@ -8,7 +8,8 @@ so a store's lines for that message carry the same request id, its span is a chi
 request's, and whatever it sends on carries them further.
 
 Outside a request nothing is carried (``current()`` is ``None``) and a message costs one
-context-variable read.
+context-variable read. A nats binding carries the same across processes in message headers
+(``headers_of``, ``from_headers``): ``X-Request-ID`` and W3C ``traceparent``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from opentelemetry import context as otel_context
+from opentelemetry.trace import Tracer
+
+from autocoder.observability.spans import extract_trace, inject_trace
 
 if TYPE_CHECKING:
     from autocoder.observability.spans import TraceContext
 
-__all__ = ["Adopted", "Carried", "adopt", "current", "release"]
+__all__ = ["Adopted", "Carried", "adopt", "current", "from_headers", "headers_of", "release"]
+
+#: The header a request id crosses processes in (beside W3C ``traceparent``/``tracestate``).
+REQUEST_ID_HEADER = "X-Request-ID"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,34 @@ def adopt(carried: Carried) -> Adopted:
     tokens = structlog.contextvars.bind_contextvars(**carried.log)
     attached = None if carried.trace is None else otel_context.attach(carried.trace.context)
     return _current.set(carried), tokens, attached
+
+
+def headers_of(carried: Carried | None) -> dict[str, str]:
+    """The message headers that carry ``carried`` to another process (none outside a request)."""
+    if carried is None:
+        return {}
+    headers: dict[str, str] = {}
+    request_id = carried.log.get("request_id")
+    if isinstance(request_id, str):
+        headers[REQUEST_ID_HEADER] = request_id
+    if carried.trace is not None:
+        inject_trace(carried.trace, headers)
+    return headers
+
+
+def from_headers(headers: Mapping[str, str] | None, tracer: Tracer | None) -> Carried | None:
+    """What a message that came with ``headers`` carries into this process: its request id
+    and, when this process traces (``tracer``), the sender's trace context."""
+    if not headers:
+        return None
+    log: dict[str, Any] = {}
+    request_id = headers.get(REQUEST_ID_HEADER)
+    if request_id is not None:
+        log["request_id"] = request_id
+    trace_context = None if tracer is None else extract_trace(tracer, headers)
+    if trace_context is not None:
+        log["trace_id"] = trace_context.trace_id
+    return Carried(log, trace_context) if log else None
 
 
 def release(adopted: Adopted) -> None:

@@ -13,7 +13,7 @@ statement's text or a bound value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +25,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 __all__ = [
     "TraceContext",
+    "extract_trace",
     "finish_http_span",
     "http_span",
+    "inject_trace",
     "message_span",
     "statement_span",
 ]
@@ -59,6 +61,11 @@ class TraceContext:
     tracer: Tracer
     context: Context
 
+    @property
+    def trace_id(self) -> str:
+        """The trace's id as 32 hex digits (as the log lines show it)."""
+        return format(trace.get_current_span(self.context).get_span_context().trace_id, "032x")
+
     def child(self, span: Span) -> TraceContext:
         """The context in which ``span`` (a child of this one) is current."""
         return TraceContext(self.tracer, trace.set_span_in_context(span, self.context))
@@ -77,6 +84,19 @@ class _HeaderGetter(Getter[list[tuple[bytes, bytes]]]):
 
 
 _HEADERS = _HeaderGetter()
+
+
+def inject_trace(trace_context: TraceContext, headers: dict[str, str]) -> None:
+    """Add ``traceparent`` (and ``tracestate``) of ``trace_context`` to ``headers``."""
+    _PROPAGATOR.inject(headers, context=trace_context.context)
+
+
+def extract_trace(tracer: Tracer, headers: Mapping[str, str]) -> TraceContext | None:
+    """The sender's trace context from a message's ``headers``, or None without a valid one."""
+    context = _PROPAGATOR.extract(headers)
+    if not trace.get_current_span(context).get_span_context().is_valid:
+        return None
+    return TraceContext(tracer, context)
 
 
 def http_span(

@@ -27,8 +27,10 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
+from opentelemetry.trace import Tracer
 
 from autocoder.errors import ValidationFailed
+from autocoder.observability.carried import current, headers_of
 from autocoder.observability.instruments import CounterChild
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.runtime.component import ComposedComponent
@@ -94,15 +96,17 @@ class NatsOutbound:
         except TypeError as exc:
             raise ValidationFailed(f"cannot send on {self.name!r}: not JSON: {exc}") from exc
         msg_id = uuid.uuid4().hex
+        headers = headers_of(current())
         for target in self.targets:
             lane = lane_of(item, target.partitions, target.partition_key)
-            await publish(self.link, target, lane, payload, msg_id)
+            await publish(self.link, target, lane, payload, msg_id, headers)
         self.sent.inc()
         self.out.inc()
 
     async def request(self, message: Message, timeout: float) -> Reply:
         """The first receiver's reply; the other receivers get the message without one."""
         first, *others = self.targets
+        headers = headers_of(current()) or None
         client = self.link.client
         if client is not None and client.is_connected:
             self.sent.inc()
@@ -110,9 +114,15 @@ class NatsOutbound:
             if others:
                 payload = encode(message)
                 for target in others:
-                    await client.publish(target.names.request_subject, payload)
+                    await client.publish(target.names.request_subject, payload, headers=headers)
         return await request(
-            self.link, first.names.request_subject, first.receiver, self.name, message, timeout
+            self.link,
+            first.names.request_subject,
+            first.receiver,
+            self.name,
+            message,
+            timeout,
+            headers,
         )
 
     async def aclose(self) -> None:
@@ -239,6 +249,7 @@ class NatsTransport:
                     receiving.send.clone(),
                     self._writer,
                     receiving.counters.received,
+                    _tracer_of(receiving.component),
                 )
                 await responder.start()
                 tg.start_soon(self._serve, receiving, responder)
@@ -258,6 +269,7 @@ class NatsTransport:
             receiving.counters,
             stopping,
             component.dead_letter,
+            _tracer_of(component),
         )
         async with anyio.create_task_group() as tg:
             tg.start_soon(lanes.run)
@@ -269,3 +281,7 @@ class NatsTransport:
             receiving.send.close()
         self._writer.close()
         await self.link.close()
+
+
+def _tracer_of(component: ComposedComponent) -> Tracer | None:
+    return component.tracing.tracer if component.tracing is not None else None

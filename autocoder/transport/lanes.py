@@ -37,7 +37,9 @@ import structlog
 from anyio.streams.memory import MemoryObjectSendStream
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from opentelemetry.trace import Tracer
 
+from autocoder.observability.carried import from_headers
 from autocoder.observability.instruments import CounterChild
 from autocoder.runtime.messages import Envelope, ReplySlot
 from autocoder.transport.connection import NatsLink
@@ -94,6 +96,7 @@ class Lanes:
         counters: LaneCounters,
         stopping: Callable[[], bool],
         dead_letter: DeadLetter,
+        tracer: Tracer | None = None,
     ) -> None:
         self.link = link
         self.target = target
@@ -104,6 +107,8 @@ class Lanes:
         self.stopping = stopping
         #: The receiver's ``ComposedComponent.dead_letter``.
         self.dead_letter = dead_letter
+        #: The receiving process's tracer: a send's trace goes on in it.
+        self.tracer = tracer
 
     async def run(self) -> None:
         """Serve the lanes this process holds until ``stopping()``; then give them back."""
@@ -210,7 +215,8 @@ class Lanes:
             await self.on_dead_letter(msg.data, attempts, "the message is not JSON")
             return await self._settle(msg, dead=True)
         slot = ReplySlot()
-        envelope = Envelope(item, slot, "", redelivers=True)
+        carried = from_headers(msg.headers, self.tracer)
+        envelope = Envelope(item, slot, "", carried, redelivers=True)
         try:
             try:
                 self.inbound.send_nowait(envelope)

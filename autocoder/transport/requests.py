@@ -23,8 +23,10 @@ import structlog
 from anyio.streams.memory import MemoryObjectSendStream
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from opentelemetry.trace import Tracer
 
 from autocoder.errors import error_reply
+from autocoder.observability.carried import from_headers
 from autocoder.observability.instruments import CounterChild
 from autocoder.runtime.messages import Envelope, Message, Reply, ReplySlot
 from autocoder.transport.connection import NatsLink
@@ -34,9 +36,16 @@ log = structlog.get_logger("autocoder")
 
 
 async def request(
-    link: NatsLink, subject: str, receiver: str, stream: str, message: Message, timeout: float
+    link: NatsLink,
+    subject: str,
+    receiver: str,
+    stream: str,
+    message: Message,
+    timeout: float,
+    headers: dict[str, str] | None = None,
 ) -> Reply:
-    """Send ``message`` to ``subject`` and await the reply (an error reply on every failure)."""
+    """Send ``message`` to ``subject`` and await the reply (an error reply on every failure);
+    ``headers``: the sender's request id and trace."""
     client = link.client
     if client is None or not client.is_connected:
         return error_reply("unavailable", f"NATS at {link.address} is not connected")
@@ -49,7 +58,7 @@ async def request(
     answer: Any = None
     try:
         with scope:
-            answer = await client.request(subject, payload, timeout=timeout)
+            answer = await client.request(subject, payload, timeout=timeout, headers=headers)
     except nats.errors.NoRespondersError:
         return error_reply("unavailable", f"no process runs {receiver!r} to answer on {stream!r}")
     except nats.errors.TimeoutError:
@@ -143,8 +152,11 @@ class Responder:
         inbound: MemoryObjectSendStream[Envelope],
         writer: ReplyWriter,
         received: CounterChild,
+        tracer: Tracer | None = None,
     ) -> None:
         self.link = link
+        #: The receiving process's tracer: a request's trace goes on in it.
+        self.tracer = tracer
         self.names = names
         self.inbound = inbound
         self.writer = writer
@@ -174,7 +186,7 @@ class Responder:
             if slot is not None:
                 slot.set(error_reply("validation_error", "the message is not JSON"))
             return
-        envelope = Envelope(message, slot, "")
+        envelope = Envelope(message, slot, "", from_headers(msg.headers, self.tracer))
         try:
             # Without yielding while there is room: nats-py then hands over every request
             # already read before the replies are written, and they go out together.

@@ -95,10 +95,18 @@ async def ensure_consumer(js: JetStreamContext, target: Target, lane: int) -> No
             await js.consumer_info(stream, BindingNames.consumer(lane))
 
 
-async def publish(link: NatsLink, target: Target, lane: int, payload: bytes, msg_id: str) -> None:
-    """Store ``payload`` in ``target``'s stream, or raise ``Unavailable``."""
+async def publish(
+    link: NatsLink,
+    target: Target,
+    lane: int,
+    payload: bytes,
+    msg_id: str,
+    carried: dict[str, str] | None = None,
+) -> None:
+    """Store ``payload`` in ``target``'s stream, or raise ``Unavailable``; ``carried``: the
+    headers of the sender's request (its id and trace)."""
     what = f"sending to {target.receiver!r} on {target.names.stream!r}"
-    headers = {"Nats-Msg-Id": msg_id}
+    headers = {**(carried or {}), "Nats-Msg-Id": msg_id}
     subject = target.names.lane_subject(lane)
     for _attempt in range(PUBLISH_ATTEMPTS):
         link.require_connected(what)
