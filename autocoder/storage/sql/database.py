@@ -409,10 +409,19 @@ class Database:
                 self._gate.give()
             return
         driver = self.driver
+        reset = reset and not conn.broken
+        given = False
         try:
             if conn.broken:
                 driver.discard(conn.raw)
-            await driver.release(conn.raw, reset=reset and not conn.broken)
+            releasing = driver.release(conn.raw, reset=reset)
+            if not reset:
+                # Nothing is left to wait for but the driver putting the connection back in
+                # its own queue (first in, first out): the next caller may go and wait there,
+                # rather than a loop turn later.
+                self._permits.give()
+                given = True
+            await releasing
         except Exception as exc:
             # The operation's outcome stands; the driver drops this connection and opens
             # another. An outage seen here is recorded like any other, and logged.
@@ -424,7 +433,8 @@ class Database:
                 error_type=error.error_type,
             )
         finally:
-            self._permits.give()
+            if not given:
+                self._permits.give()
 
     def connection(self, *, reset: bool = True) -> _Lease:
         """``async with db.connection() as conn``: a Connection for the block. ``reset=False``
