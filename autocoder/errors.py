@@ -15,7 +15,7 @@
     ├── ComponentFailure               a component's processing loop failed past its restarts
     ├── WorkerFailure                  workers of ``--workers N`` kept dying; the run stopped
     ├── StoreError                     an action message could not be served; ``error_type`` is the
-    │   │                              reply's ``error_type`` (SPEC section 3)
+    │   │                              reply's ``error_type`` (docs/actions.md)
     │   ├── ValidationFailed           validation_error  (also a ValueError)
     │   │   └── DataValidationError    V5 data validation, listing every bad field
     │   ├── Conflict                   conflict          (the id exists / a unique key is taken)
@@ -52,7 +52,7 @@ class AutocoderError(Exception):
 
 
 def error_reply(error_type: str, message: str, **details: Any) -> dict[str, Any]:
-    """An error reply as SPEC section 3 shapes it: ``status``, ``message``, ``error_type``."""
+    """An error reply as docs/actions.md shapes it: ``status``, ``message``, ``error_type``."""
     reply: dict[str, Any] = {"status": "error", "message": message, "error_type": error_type}
     reply.update(details)
     return reply
@@ -124,7 +124,7 @@ class StoreError(AutocoderError):
         self.details = details
 
     def to_reply(self) -> dict[str, Any]:
-        """The error reply of SPEC section 3."""
+        """The error reply of docs/actions.md."""
         return error_reply(self.error_type, self.message, **self.details)
 
 

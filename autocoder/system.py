@@ -1,4 +1,4 @@
-"""System: a blueprint's components, wired and supervised; the Python API of SPEC section 9.
+"""System: a blueprint's components, wired and supervised; the Python API of docs/user-guide.md.
 
 ::
 

@@ -1,4 +1,4 @@
-"""The blueprint format of SPEC section 2 as pydantic models (unknown keys are errors).
+"""The blueprint format of docs/blueprint-reference.md as pydantic models (unknown keys are errors).
 
 Component ``config`` mappings stay untyped here: each component type validates its own with its
 ``Config`` model, in the loader, so errors point into the config at the right node.
@@ -46,7 +46,8 @@ class Binding(_Strict):
     to_component: str
     stream_name: str = Field(pattern=STREAM_PATTERN, max_length=100)
     buffer_size: int = Field(default=100, ge=1, le=1_000_000)
-    #: ``nats`` carries the binding between processes (SPEC 10.2); needs ``system.nats.url``.
+    #: ``nats`` carries the binding between processes (docs/distributed.md); needs
+    #: ``system.nats.url``.
     transport: Literal["memory", "nats"] = "memory"
     #: nats only: lanes by a hash of ``partition_key``; order holds within a lane.
     partitions: int = Field(default=1, ge=1, le=1024)

@@ -1,6 +1,6 @@
 """V5EnhancedStore: a Store over database tables with migrations, schema checks and monitoring.
 
-Configured as in the store spec (SPEC section 5)::
+Configured as docs/v5-enhanced-store.md describes::
 
     config:
       database:
@@ -189,7 +189,7 @@ class V5EnhancedStore(Store):
     def _migration_progress(self, line: str) -> None:
         self.log.info("migration", detail=line)
 
-    # -- the store spec's methods ----------------------------------------------------------
+    # -- the V5 methods of docs/v5-enhanced-store.md ---------------------------------------
 
     async def apply_schema_migrations(self) -> list[str]:
         """Apply pending migrations (setup does this); returns the versions applied."""

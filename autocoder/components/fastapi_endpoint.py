@@ -1,4 +1,4 @@
-"""FastAPIEndpoint: an HTTP API for every collection of the stores bound from it (SPEC 6).
+"""FastAPIEndpoint: an HTTP API for every collection of the stores bound from it (docs/http-api.md).
 
 ::
 
@@ -120,7 +120,7 @@ class FastAPIEndpoint(ServedComponent):
         """Ask every bound store for its collections and build the application."""
         receivers = {name: out.receivers for name, out in self.send_streams.items()}
         collections = await discover(self.send_streams, self.config.request_timeout)
-        # /health shows the first store's health first (SPEC 6: "the first bound store").
+        # /health shows the first store's health first (docs/http-api.md: the first bound store).
         first = collections[0].stream if collections else next(iter(receivers), None)
         app = build_app(
             AppSpec(

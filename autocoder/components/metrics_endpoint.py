@@ -1,4 +1,4 @@
-"""MetricsEndpoint: the system's Prometheus metrics and health over HTTP (SPEC section 7).
+"""MetricsEndpoint: the system's Prometheus metrics and health over HTTP (docs/metrics.md).
 
 ::
 

@@ -1,4 +1,4 @@
-"""Store: answers the action messages of SPEC section 3 from memory or a database table."""
+"""Store: answers the action messages of docs/actions.md from memory or a database table."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ _TYPES: dict[str, Any] = {
 
 
 class ErrorReply(BaseModel):
-    """An error reply: what went wrong, in words, and its type (SPEC section 3)."""
+    """An error reply: what went wrong, in words, and its type (docs/actions.md)."""
 
     status: str = Field(examples=["error"])
     message: str

@@ -1,6 +1,6 @@
 """From a store's reply to an HTTP response: status code, headers and a fast JSON body.
 
-SPEC section 6: success 200 (201 for create, 204 for delete), not_found 404, validation_error
+docs/http-api.md: success 200 (201 for create, 204 for delete), not_found 404, validation_error
 422, unknown_action 400, conflict 409, version_conflict 412, unavailable 503 (with
 ``Retry-After``), timeout 504, internal 500. Record replies carry ``ETag: "<version>"``.
 """

@@ -1,4 +1,4 @@
-"""The Prometheus families of SPEC section 7, one registry per running system.
+"""The Prometheus families of docs/metrics.md, one registry per running system.
 
 Hot paths hold on to label children (``counter.labels(...)``) instead of looking them up per
 message, and update lock-free instruments (``instruments.py``); gauges that describe current

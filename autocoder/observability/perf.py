@@ -88,8 +88,8 @@ class _Tally:
 class PerformanceMonitor:
     """Counts and timings of a store's operations; durations are in seconds.
 
-    ``get_performance_summary()`` is what the store spec shows, plus percentiles and a
-    ``by_action`` breakdown with the same fields per action.
+    ``get_performance_summary()`` is the V5 summary of docs/v5-enhanced-store.md, plus
+    percentiles and a ``by_action`` breakdown with the same fields per action.
     """
 
     def __init__(self, *, seed: int | None = None) -> None:

@@ -1,1 +1,1 @@
-"""The action protocol of SPEC section 3, above the storage-backend interface."""
+"""The action protocol of docs/actions.md, above the storage-backend interface."""

@@ -20,7 +20,7 @@ from autocoder.store import messages as m
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A committed change, published as a change event (SPEC section 9)."""
+    """A committed change, published as a change event (docs/actions.md)."""
 
     event: str  # created | updated | replaced | deleted
     collection: str

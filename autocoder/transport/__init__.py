@@ -1,4 +1,4 @@
-"""Bindings across processes over NATS and JetStream (``transport: nats``, SPEC section 10.2).
+"""Bindings across processes over NATS and JetStream (``transport: nats``, docs/distributed.md).
 
 One module per idea:
 

@@ -1,4 +1,4 @@
-"""NATS client exceptions as autocoder's, at this one boundary (SPEC section 3's error types).
+"""NATS client exceptions as autocoder's, at this one boundary (the error types of docs/actions.md).
 
 ``MAPPED`` is the logic: the first class in it that an exception is an instance of decides.
 A connection that is down, draining or closed, or whose outgoing buffer is full, is
