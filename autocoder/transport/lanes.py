@@ -22,6 +22,7 @@ redeliveries; their delivery count starts again.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -41,7 +42,7 @@ from opentelemetry.trace import Tracer
 
 from autocoder.observability.carried import from_headers
 from autocoder.observability.instruments import CounterChild
-from autocoder.runtime.messages import Envelope, ReplySlot
+from autocoder.runtime.messages import Envelope, Reply, ReplySlot
 from autocoder.transport.connection import NatsLink
 from autocoder.transport.leases import RENEW_SECONDS, Lease, LeaseKeeper
 from autocoder.transport.sends import Target, consumer_config, ensure_consumer
@@ -61,6 +62,33 @@ def lane_of(item: Any, partitions: int, key: str) -> int:
     value = item[key]
     data = value.encode() if isinstance(value, str) else orjson.dumps(value)
     return zlib.crc32(data) % partitions
+
+
+class LaneSlot(ReplySlot):
+    """The reply slot of one delivered message, awaited by its lane only.
+
+    An asyncio future instead of the ``anyio.Event`` of ``ReplySlot``: nats-py runs on asyncio
+    only, and creating an anyio event looks the async library up each time, once per message.
+    """
+
+    __slots__ = ("_done",)
+
+    def __init__(self) -> None:  # no super(): no anyio event
+        self.value = None
+        self.failed = False
+        self.pending = None
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def set(self, reply: Reply) -> None:
+        if self.value is None:
+            self.value = reply
+            if not self._done.done():
+                self._done.set_result(None)
+
+    async def wait(self) -> Reply:
+        await self._done
+        assert self.value is not None
+        return self.value
 
 
 class DeadLetter(Protocol):
@@ -214,7 +242,7 @@ class Lanes:
         except ValueError:
             await self.on_dead_letter(msg.data, attempts, "the message is not JSON")
             return await self._settle(msg, dead=True)
-        slot = ReplySlot()
+        slot = LaneSlot()
         carried = from_headers(msg.headers, self.tracer)
         envelope = Envelope(item, slot, "", carried, redelivers=True)
         try:
