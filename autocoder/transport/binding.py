@@ -35,7 +35,7 @@ from autocoder.observability.instruments import CounterChild
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.runtime.component import ComposedComponent
 from autocoder.runtime.messages import Envelope, Message, Reply
-from autocoder.runtime.wiring import Inbound
+from autocoder.runtime.wiring import BindingSpec, Inbound
 from autocoder.transport.connection import NatsLink
 from autocoder.transport.lanes import LaneCounters, Lanes, lane_of
 from autocoder.transport.leases import LeaseKeeper
@@ -44,17 +44,10 @@ from autocoder.transport.sends import Target, ensure_binding, publish
 from autocoder.transport.subjects import BindingNames, encode
 
 
-class NatsBindingSpec(Protocol):
-    """What the transport needs of a binding (the blueprint's ``Binding`` model is one)."""
+class NatsBindingSpec(BindingSpec, Protocol):
+    """What the transport needs of a binding: wiring's, plus the nats options (the
+    blueprint's ``Binding`` model is one)."""
 
-    @property
-    def from_component(self) -> str: ...
-    @property
-    def to_component(self) -> str: ...
-    @property
-    def stream_name(self) -> str: ...
-    @property
-    def buffer_size(self) -> int: ...
     @property
     def partitions(self) -> int: ...
     @property
