@@ -279,10 +279,11 @@ def bench_postgresql(wrk_path: str, scripts: Path, tmp: Path) -> None:
             results = compare(wrk_path, ours, plain, get_script)
         report(f"GET /{{table}}/{{id}} (PostgreSQL, pool of {POOL_SIZE})", *results)
     finally:
-        _drop(table)
+        drop_table(table)
 
 
-def _drop(table: str) -> None:
+def drop_table(table: str) -> None:
+    """Drop a benchmark's PostgreSQL table; a server that is gone leaves nothing to drop."""
     import asyncio
 
     import asyncpg

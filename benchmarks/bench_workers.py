@@ -37,6 +37,7 @@ from benchmarks.bench_http import (
     SECONDS,
     Result,
     Server,
+    drop_table,
     free_port,
     measure,
     server,
@@ -156,20 +157,4 @@ def main() -> None:
         report(f"GET /{{table}}/{{id}} (PostgreSQL, {RECORDS} records)", *get)
         report("POST /{table} (PostgreSQL)", *post)
     finally:
-        _drop(table)
-
-
-def _drop(table: str) -> None:
-    import asyncio
-
-    import asyncpg
-
-    async def drop() -> None:
-        connection = await asyncpg.connect(POSTGRESQL_URL)
-        try:
-            await connection.execute(f'DROP TABLE IF EXISTS "{table}"')
-        finally:
-            await connection.close()
-
-    with contextlib.suppress(OSError, asyncpg.PostgresError):
-        asyncio.run(drop())
+        drop_table(table)
