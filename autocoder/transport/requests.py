@@ -13,9 +13,9 @@ task (``ReplyWriter``): no task per request.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from contextlib import suppress
-from typing import Any
 
 import anyio
 import nats.errors
@@ -53,21 +53,20 @@ async def request(
         payload = encode(message)
     except TypeError as exc:
         return error_reply("validation_error", f"message is not JSON: {exc}")
-    scope = anyio.CancelScope()
-    link.inflight.add(scope)
-    answer: Any = None
     try:
-        with scope:
-            answer = await client.request(subject, payload, timeout=timeout, headers=headers)
+        async with asyncio.timeout(None) as lost:
+            link.inflight.add(lost)
+            try:
+                answer = await client.request(subject, payload, timeout=timeout, headers=headers)
+            finally:
+                link.inflight.discard(lost)
     except nats.errors.NoRespondersError:
         return error_reply("unavailable", f"no process runs {receiver!r} to answer on {stream!r}")
     except nats.errors.TimeoutError:
         return error_reply("timeout", f"no reply from {receiver} within {timeout:g}s")
     except nats.errors.Error as exc:
         return error_reply("unavailable", f"NATS at {link.address}: {type(exc).__name__}")
-    finally:
-        link.inflight.discard(scope)
-    if answer is None:  # cancelled by the connection dropping
+    except TimeoutError:  # ``lost``: the connection dropped
         return error_reply("unavailable", f"lost NATS at {link.address} while awaiting {receiver}")
     try:
         reply = decode(answer.data)

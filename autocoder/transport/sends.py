@@ -10,9 +10,9 @@ lost acknowledgement is stored once (within the stream's duplicate window).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
-import anyio
 import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -105,28 +105,37 @@ async def publish(
 ) -> None:
     """Store ``payload`` in ``target``'s stream, or raise ``Unavailable``; ``carried``: the
     headers of the sender's request (its id and trace)."""
-    what = f"sending to {target.receiver!r} on {target.names.stream!r}"
     headers = {**(carried or {}), "Nats-Msg-Id": msg_id}
     subject = target.names.lane_subject(lane)
     for _attempt in range(PUBLISH_ATTEMPTS):
-        link.require_connected(what)
-        scope = anyio.CancelScope()
-        link.inflight.add(scope)
+        if not link.connected:
+            raise Unavailable(f"{_what(target)}: NATS at {link.address} is not connected")
         try:
-            with scope:
-                await link.js.publish(
-                    subject,
-                    payload,
-                    timeout=PUBLISH_TIMEOUT_SECONDS,
-                    stream=target.names.jetstream_stream,
-                    headers=dict(headers),
-                )
-                return
+            async with asyncio.timeout(None) as lost:
+                link.inflight.add(lost)
+                try:
+                    await link.js.publish(
+                        subject,
+                        payload,
+                        timeout=PUBLISH_TIMEOUT_SECONDS,
+                        stream=target.names.jetstream_stream,
+                        headers=dict(headers),
+                    )
+                finally:
+                    link.inflight.discard(lost)
+            return
         except nats.errors.TimeoutError:
             continue  # the same message id again: stored once however often it arrives
         except nats.errors.Error as exc:
-            raise translate(exc, what) from exc
-        finally:
-            link.inflight.discard(scope)
-        raise Unavailable(f"{what}: lost NATS at {link.address} before JetStream stored it")
-    raise Unavailable(f"{what}: JetStream did not confirm within {PUBLISH_ATTEMPTS} attempts")
+            raise translate(exc, _what(target)) from exc
+        except TimeoutError:  # ``lost``: the connection dropped
+            raise Unavailable(
+                f"{_what(target)}: lost NATS at {link.address} before JetStream stored it"
+            ) from None
+    raise Unavailable(
+        f"{_what(target)}: JetStream did not confirm within {PUBLISH_ATTEMPTS} attempts"
+    )
+
+
+def _what(target: Target) -> str:
+    return f"sending to {target.receiver!r} on {target.names.stream!r}"
