@@ -3,10 +3,11 @@
 A message goes to the lane ``lane_of(item)``: a stable hash of its top-level
 ``partition_key`` field (lane 0 without it). One process at a time serves a lane (``leases``);
 it fetches up to ``FETCH_BATCH`` messages at once and hands them to the component one after
-the other, through the component's receive stream with a reply slot, acknowledging each once
-``process_item`` has returned (a reply, even an error reply, counts as processed). So within
-a lane a message is processed only after the one before it was acknowledged, and lanes run
-in parallel.
+the other, through the component's receive stream with a reply slot (``handover``): the next
+one once ``process_item`` has returned for the one before (a reply, even an error reply,
+counts as processed), whose acknowledgement is then on its way. So within a lane messages are
+processed one after the other in their order, each acknowledged only once processed, and
+lanes run in parallel.
 
 A message whose processing failed (``process_item`` raised, or the component failed) is not
 acknowledged: it and the rest of its batch are given back in order (``nak``), to be delivered
@@ -22,12 +23,10 @@ redeliveries; their delivery count starts again.
 
 from __future__ import annotations
 
-import asyncio
 import zlib
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any, Protocol
 
 import anyio
@@ -40,13 +39,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from opentelemetry.trace import Tracer
 
-from autocoder.observability.carried import from_headers
 from autocoder.observability.instruments import CounterChild
-from autocoder.runtime.messages import Envelope, Reply, ReplySlot
+from autocoder.runtime.messages import Envelope
 from autocoder.transport.connection import NatsLink
+from autocoder.transport.handover import Handover, delivery_count
 from autocoder.transport.leases import RENEW_SECONDS, Lease, LeaseKeeper
 from autocoder.transport.sends import Target, consumer_config, ensure_consumer
-from autocoder.transport.subjects import BindingNames, decode
+from autocoder.transport.subjects import BindingNames
 
 FETCH_BATCH = 128
 FETCH_SECONDS = 1.0
@@ -64,45 +63,12 @@ def lane_of(item: Any, partitions: int, key: str) -> int:
     return zlib.crc32(data) % partitions
 
 
-class LaneSlot(ReplySlot):
-    """The reply slot of one delivered message, awaited by its lane only.
-
-    An asyncio future instead of the ``anyio.Event`` of ``ReplySlot``: nats-py runs on asyncio
-    only, and creating an anyio event looks the async library up each time, once per message.
-    """
-
-    __slots__ = ("_done",)
-
-    def __init__(self) -> None:  # no super(): no anyio event
-        self.value = None
-        self.failed = False
-        self.pending = None
-        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def set(self, reply: Reply) -> None:
-        if self.value is None:
-            self.value = reply
-            if not self._done.done():
-                self._done.set_result(None)
-
-    async def wait(self) -> Reply:
-        await self._done
-        assert self.value is not None
-        return self.value
-
-
 class DeadLetter(Protocol):
     """``ComposedComponent.dead_letter``: where a message given up goes."""
 
     def __call__(
         self, message: Any, *, stream: str, error: BaseException | str, attempts: int = 1
     ) -> Awaitable[bool]: ...
-
-
-class Outcome(Enum):
-    PROCESSED = 1  # acknowledged (or a dead letter, given up)
-    FAILED = 2  # not processed: to be delivered again
-    LOST = 3  # the acknowledgement could not be sent
 
 
 @dataclass
@@ -211,61 +177,82 @@ class Lanes:
         """Hand ``batch`` over in order; False when the lane must be taken over again."""
         if not batch:
             return True
-        for index, msg in enumerate(batch):
-            if not lease.valid:
-                return False  # another process may hold the lane by now: leave the rest
-            outcome = await self._deliver(msg)
-            if outcome is Outcome.LOST:
-                return False
-            if outcome is Outcome.FAILED:
-                for rest in batch[index:]:
-                    try:
-                        await rest.nak()
-                    except nats.errors.Error:
-                        return False
-                return True
-        if lease.give_back or self.stopping():
+        handover = Handover(
+            batch,
+            self.inbound,
+            lambda: lease.valid,
+            self.counters.received,
+            self.counters.redeliveries,
+            self.tracer,
+        )
+        handover.advance()
+        keep = await self._follow(handover)
+        await handover.finish()
+        if keep and (lease.give_back or self.stopping()):
             # Make sure every acknowledgement arrived before another process takes the lane.
             try:
                 await batch[-1].ack_sync()
             except (nats.errors.Error, nats.errors.TimeoutError):
                 return False
+        return keep
+
+    async def _follow(self, handover: Handover) -> bool:
+        """Acknowledge what was processed, and deal with what stops the hand-over, until the
+        batch is through; False when the lane must be taken over again."""
+        while True:
+            await handover.changed()
+            try:
+                # No await yields in between: the acknowledgements go out in one write.
+                for msg in handover.take_processed():
+                    await msg.ack()
+            except nats.errors.Error:
+                return False  # the connection is gone: what was not acknowledged comes again
+            why = handover.stopped_at
+            if why is None:
+                continue
+            if why == "end":
+                return True
+            if why == "lease":
+                return False
+            msg = handover.batch[handover.index]
+            if why == "blocked":
+                try:
+                    await self.inbound.send(handover.unblock())
+                except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    handover.in_flight = None
+                    return await self._give_back_rest(handover)
+            elif why == "undecodable":
+                attempts = delivery_count(msg)
+                await self.on_dead_letter(msg.data, attempts, "the message is not JSON")
+                if not await self._settle(msg.term()):
+                    return False
+                handover.resume()
+            elif why == "failed":
+                delivery = handover.failed
+                assert delivery is not None
+                if delivery.attempts < self.target.max_deliver:
+                    return await self._give_back_rest(handover)
+                error = str((delivery.value or {}).get("message", ""))
+                await self.on_dead_letter(delivery.item, delivery.attempts, error)
+                if not await self._settle(msg.term()):
+                    return False
+                handover.resume()
+            else:  # "closed": the component is stopping
+                return await self._give_back_rest(handover)
+
+    async def _give_back_rest(self, handover: Handover) -> bool:
+        """Give the batch's messages from ``index`` on back, in order, to come again."""
+        for rest in handover.batch[handover.index :]:
+            if not await self._settle(rest.nak()):
+                return False
         return True
 
-    async def _deliver(self, msg: Msg) -> Outcome:
-        self.counters.received.inc()
-        attempts = msg.metadata.num_delivered
-        if attempts > 1:
-            self.counters.redeliveries.inc()
+    async def _settle(self, settling: Awaitable[None]) -> bool:
         try:
-            item = decode(msg.data)
-        except ValueError:
-            await self.on_dead_letter(msg.data, attempts, "the message is not JSON")
-            return await self._settle(msg, dead=True)
-        slot = LaneSlot()
-        carried = from_headers(msg.headers, self.tracer)
-        envelope = Envelope(item, slot, "", carried, redelivers=True)
-        try:
-            try:
-                self.inbound.send_nowait(envelope)
-            except anyio.WouldBlock:
-                await self.inbound.send(envelope)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            return Outcome.FAILED
-        reply = await slot.wait()
-        if not slot.failed:
-            return await self._settle(msg, dead=False)
-        if attempts >= self.target.max_deliver:
-            await self.on_dead_letter(item, attempts, str(reply.get("message", "")))
-            return await self._settle(msg, dead=True)
-        return Outcome.FAILED
-
-    async def _settle(self, msg: Msg, *, dead: bool) -> Outcome:
-        try:
-            await (msg.term() if dead else msg.ack())
+            await settling
         except nats.errors.Error:
-            return Outcome.LOST
-        return Outcome.PROCESSED
+            return False
+        return True
 
     async def on_dead_letter(self, item: Any, attempts: int, error: str) -> None:
         """A message given up after ``max_deliver`` deliveries: counted, and handed to the

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 from typing import Any
 
 import anyio
+import nats
 from pydantic import Field
 
 from autocoder import ComponentConfig, ComposedComponent
@@ -64,3 +67,45 @@ class Flaky(Recorder):
             Flaky.failures[key] = seen + 1
             raise RuntimeError(f"failing on purpose ({seen + 1})")
         return await super().process_item(item)
+
+
+class DiesAfterProcessing(Recorder):
+    """A Recorder that, once it has recorded ``{"n": die_at}``, is killed (SIGKILL) before its
+    next turn of the event loop: after ``process_item`` returned, before the acknowledgement
+    went out. It leaves ``marker`` behind, so the process taking over lives on."""
+
+    class Config(Recorder.Config):
+        die_at: int
+        marker: str
+
+    async def process_item(self, item: Any) -> None:
+        await super().process_item(item)
+        if item.get("n") == self.config.die_at and not os.path.exists(self.config.marker):
+            with open(self.config.marker, "w") as out:
+                out.write("died")
+            # Runs before the lane's task, which this return wakes to acknowledge.
+            asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGKILL)
+
+
+class AckFloorWatcher(ComposedComponent):
+    """Records, for each item ``{"n": N}`` (the N-th message of a fresh stream), the lane's
+    acknowledgement floor that JetStream reports while ``process_item`` runs."""
+
+    class Config(ComponentConfig):
+        url: str
+        stream: str
+        output: str
+
+    async def setup(self) -> None:
+        self.client = await nats.connect(self.config.url)
+
+    async def cleanup(self) -> None:
+        await self.client.close()
+
+    async def process_item(self, item: Any) -> None:
+        # Long enough for an acknowledgement sent early to have reached the server.
+        await anyio.sleep(0.01)
+        info = await self.client.jetstream().consumer_info(self.config.stream, "lane-0")
+        floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
+        with open(self.config.output, "a") as out:
+            out.write(json.dumps({"n": item["n"], "ack_floor": floor}) + "\n")
