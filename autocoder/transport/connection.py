@@ -5,9 +5,10 @@ names host:port (never the credentials of the URL). Once connected, nats-py reco
 itself for ever; meanwhile ``connected`` is false, and every request or send fails at once as
 ``unavailable`` instead of waiting in nats-py's reconnect buffer (which is turned off:
 ``pending_size=0`` makes a publish while disconnected raise). Requests in flight when the
-connection drops are answered ``unavailable`` too (``inflight``). Those waits are bounded by
-``asyncio.timeout`` rather than an anyio cancel scope: nats-py runs on asyncio only, and a
-cancel scope per message costs several times more (it looks the async library up each time).
+connection drops are answered ``unavailable`` too (``replies``), and so are publishes awaiting
+JetStream's confirmation (``inflight``). Those waits are bounded by ``asyncio.timeout`` rather
+than an anyio cancel scope: nats-py runs on asyncio only, and a cancel scope per message costs
+several times more (it looks the async library up each time).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from nats.js import JetStreamContext
 
 from autocoder.errors import TransportConnectionError, Unavailable
 from autocoder.observability.metrics import SystemMetrics
+from autocoder.transport.replies import Replies
 
 CONNECT_SECONDS = 5.0
 #: Ping the server this often; two unanswered pings and the connection counts as lost.
@@ -56,6 +58,8 @@ class NatsLink:
         #: The time limits (``asyncio.timeout(None)``) of the requests and publishes awaiting
         #: the server's answer: when the connection drops they expire at once.
         self.inflight: set[asyncio.Timeout] = set()
+        #: The replies awaited by requests; they fail at once when the connection drops.
+        self.replies = Replies()
         if metrics is not None:
             metrics.transport_connected.sources.append(self._gauge)
 
@@ -101,6 +105,7 @@ class NatsLink:
                     max_outstanding_pings=2,
                     pending_size=0,
                 )
+                await self.replies.start(client)
         except (TimeoutError, OSError, nats.errors.Error) as exc:
             with anyio.CancelScope(shield=True), suppress(Exception):
                 await client.close()
@@ -127,6 +132,7 @@ class NatsLink:
         if self.client is None:
             return  # closing
         log.warning("transport_disconnected", server=self.address)
+        self.replies.lost()
         now = asyncio.get_running_loop().time()
         for waiting in list(self.inflight):
             waiting.reschedule(now)

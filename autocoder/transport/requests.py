@@ -1,6 +1,7 @@
 """``request`` over a nats binding: NATS request/reply, answered by a queue group.
 
-The caller's side sends the message to the receiver's request subject and awaits the reply:
+The caller's side sends the message to the receiver's request subject and awaits the reply
+(on the connection's reply inbox, ``replies``):
 no process subscribed answers ``unavailable`` at once (the server says "no responders"), no
 reply in time answers ``timeout``, and a connection that is down, or drops while waiting,
 answers ``unavailable`` without waiting for the timeout.
@@ -13,7 +14,6 @@ task (``ReplyWriter``): no task per request.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from contextlib import suppress
 
@@ -54,19 +54,14 @@ async def request(
     except TypeError as exc:
         return error_reply("validation_error", f"message is not JSON: {exc}")
     try:
-        async with asyncio.timeout(None) as lost:
-            link.inflight.add(lost)
-            try:
-                answer = await client.request(subject, payload, timeout=timeout, headers=headers)
-            finally:
-                link.inflight.discard(lost)
-    except nats.errors.NoRespondersError:
-        return error_reply("unavailable", f"no process runs {receiver!r} to answer on {stream!r}")
-    except nats.errors.TimeoutError:
-        return error_reply("timeout", f"no reply from {receiver} within {timeout:g}s")
+        answer = await link.replies.request(client, subject, payload, timeout, headers)
     except nats.errors.Error as exc:
         return error_reply("unavailable", f"NATS at {link.address}: {type(exc).__name__}")
-    except TimeoutError:  # ``lost``: the connection dropped
+    except LookupError:
+        return error_reply("unavailable", f"no process runs {receiver!r} to answer on {stream!r}")
+    except TimeoutError:
+        return error_reply("timeout", f"no reply from {receiver} within {timeout:g}s")
+    except ConnectionError:
         return error_reply("unavailable", f"lost NATS at {link.address} while awaiting {receiver}")
     try:
         reply = decode(answer.data)

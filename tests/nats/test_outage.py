@@ -225,3 +225,43 @@ async def test_a_store_keeps_serving_when_its_change_events_cannot_be_sent(
             await eventually(audited, "the next change audited")
     finally:
         await relay.stop()
+
+
+SLOW_RECEIVER = """\
+system:
+  name: {system}
+  nats: {{url: "nats://127.0.0.1:{port}"}}
+  components:
+    - {{name: caller, type: "tests.nats.components:Recorder", config: {{output: {out}}}}}
+    - name: slow
+      type: "tests.nats.components:Recorder"
+      config: {{output: {out}, delay: 3}}
+  bindings:
+    - {{from_component: caller, to_component: slow, stream_name: work, transport: nats}}
+"""
+
+
+async def test_a_request_awaiting_its_reply_when_nats_is_lost_is_unavailable_at_once(
+    tmp_path: Path, nats_url: str, system_name: str
+) -> None:
+    relay = await relay_to(nats_url)
+    text = SLOW_RECEIVER.format(system=system_name, port=relay.port, out=tmp_path / "out")
+    replies: list[dict[str, object]] = []
+    try:
+        async with System.from_loaded(load_blueprint_text(dedent(text))) as system:
+            caller = system.components["caller"]
+
+            async def ask() -> None:
+                replies.append(await caller.request("work", {"n": 1}, 30.0))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ask)
+                await anyio.sleep(0.5)  # the request is with the slow receiver
+                await relay.stop()
+                with anyio.fail_after(2):  # not its 30 s timeout, nor the 3 s the reply takes
+                    while not replies:
+                        await anyio.sleep(0.01)
+    finally:
+        await relay.stop()
+    assert replies[0]["error_type"] == "unavailable", replies
+    assert "lost NATS" in str(replies[0]["message"])
