@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from autocoder.errors import (
     AutocoderError,
     BlueprintError,
+    ChangesGone,
     ComponentFailure,
     ConfigurationError,
     Conflict,
@@ -27,6 +28,7 @@ from autocoder.errors import (
     UsageError,
     ValidationFailed,
     VersionConflict,
+    WatcherLagged,
     WorkerFailure,
 )
 from autocoder.logging import configure_logging
@@ -41,6 +43,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = (
     "AutocoderError",
     "BlueprintError",
+    "ChangesGone",
     "ComponentConfig",
     "ComponentFailure",
     "ComposedComponent",
@@ -62,6 +65,7 @@ __all__ = (
     "UsageError",
     "ValidationFailed",
     "VersionConflict",
+    "WatcherLagged",
     "WorkerFailure",
     "__version__",
     "configure_logging",

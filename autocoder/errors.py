@@ -23,6 +23,10 @@
     │   ├── Unavailable                unavailable       (also a ConnectionError)
     │   ├── StoreTimeout               timeout           (also a TimeoutError)
     │   ├── UnknownAction              unknown_action
+    │   ├── ChangesGone                gone              (a watch ``since`` older than the kept
+    │   │                              history, docs/change-feeds.md)
+    │   ├── WatcherLagged              unavailable       (a watcher fell a whole buffer behind
+    │   │                              and was disconnected; it resumes from its last seq)
     │   └── InternalError              internal
     ├── NotFound                       no such record (also a LookupError); not an error reply:
     │                                  its status is ``not_found``, but it travels the same way
@@ -164,6 +168,21 @@ class UnknownAction(StoreError):
 
 class InternalError(StoreError):
     error_type = "internal"
+
+
+class ChangesGone(StoreError):
+    """A watch asked to start after a seq whose following changes are no longer kept."""
+
+    error_type = "gone"
+
+
+class WatcherLagged(StoreError):
+    """A watcher fell so far behind that its bounded buffer filled; it was disconnected.
+
+    ``seq`` is the last change it was given: watching again from it misses nothing.
+    """
+
+    error_type = "unavailable"
 
 
 class NotFound(AutocoderError, LookupError):

@@ -106,6 +106,11 @@ class V5EnhancedStoreConfig(ComponentConfig):
         default=False,
         description="Run on SQLite: connection_string's sqlite:/// file, else in memory.",
     )
+    changes_retention: int = Field(
+        default=10000,
+        ge=1,
+        description="Changes kept per collection, at least, for watchers resuming (since).",
+    )
 
     @model_validator(mode="after")
     def _database(self) -> V5EnhancedStoreConfig:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any, Literal
 
+import anyio
 from pydantic import Field, model_validator
 
-from autocoder.errors import BatchFailed, InternalError, NotFound, StoreError, Unavailable
+from autocoder.errors import (
+    BatchFailed,
+    InternalError,
+    NotFound,
+    StoreError,
+    Unavailable,
+    ValidationFailed,
+)
 from autocoder.logging import mask_secrets
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.observability.perf import Meter, PerformanceMonitor
@@ -20,6 +28,7 @@ from autocoder.storage.memory import MemoryBackend
 from autocoder.storage.settings import DatabaseSettings
 from autocoder.storage.sql.dialects import Dialect, scheme_dialect
 from autocoder.store.actions import Actions, Change
+from autocoder.store.feed import ChangeFeeds, Subscription
 from autocoder.store.messages import IDENTIFIER, action_label, parse_message
 
 DatabaseType = Dialect
@@ -59,6 +68,11 @@ class StoreConfig(ComponentConfig):
     )
     command_timeout: float = Field(
         default=30.0, gt=0, description="Seconds one statement may run, then timeout."
+    )
+    changes_retention: int = Field(
+        default=10000,
+        ge=1,
+        description="Changes kept per collection, at least, for watchers resuming (since).",
     )
 
     @model_validator(mode="after")
@@ -122,6 +136,9 @@ class Store(ComposedComponent):
         self.performance_monitor: PerformanceMonitor | None = self.create_monitor()
         self.meter = Meter(name, self.performance_monitor)
         self.backend = self.create_backend()
+        self.backend.changes_retention = self.config.changes_retention
+        self._watch_events: Any = None
+        self.feeds = ChangeFeeds(self.backend, on_event=self._count_watch_event)
         self.actions = Actions(self.backend)
         self.items_count = 0
         self._record_counts: dict[str, int] = {}
@@ -165,8 +182,67 @@ class Store(ComposedComponent):
         if self.metrics is not None:
             self._register_gauges(self.metrics)
 
+    async def run(self) -> None:
+        """Serve messages, and the change feeds beside them until serving ends."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.feeds.run)
+            await super().run()
+            tg.cancel_scope.cancel()
+
     async def cleanup(self) -> None:
         await self.backend.close()
+
+    # -- change feeds ----------------------------------------------------------------------
+
+    async def watch(
+        self,
+        collection: str | None = None,
+        since: int | None = None,
+        where: dict[str, Any] | None = None,
+        tenant: str = "",
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The change events of ``collection`` (default: the first) committed after seq
+        ``since`` (default: from now on) in ``tenant`` whose record matches ``where``, in seq
+        order, each once, for as long as the caller iterates (docs/change-feeds.md).
+
+        Raises ``ChangesGone`` when ``since`` is older than the kept history,
+        ``ValidationFailed`` for an unknown collection or a ``since`` past the latest seq, and
+        ``WatcherLagged`` (its ``details["seq"]`` the last seq given) when the caller fell
+        a whole buffer behind: watching again from that seq misses nothing.
+        """
+        subscription = await self.open_watch(collection, since, where, tenant)
+        try:
+            async for event in subscription:
+                yield event
+        finally:
+            subscription.close()
+
+    async def open_watch(
+        self,
+        collection: str | None = None,
+        since: int | None = None,
+        where: dict[str, Any] | None = None,
+        tenant: str = "",
+    ) -> Subscription:
+        """``watch`` with every check made before the first event: the subscription's
+        ``await next()`` gives the events (``autocoder.store.feed.Subscription``)."""
+        name = self._collection(collection)
+        return await self.feeds.open(name, since=since, tenant=tenant, where=where)
+
+    def _collection(self, collection: str | None) -> str:
+        names = [info.name for info in self.backend.collections()]
+        if collection is None:
+            return names[0]
+        if collection not in names:
+            raise ValidationFailed(
+                f"unknown collection {collection!r} (collections: {', '.join(names)})",
+                collection=collection,
+            )
+        return collection
+
+    def _count_watch_event(self) -> None:
+        if self._watch_events is not None:
+            self._watch_events.inc()
 
     def _register_gauges(self, metrics: SystemMetrics) -> None:
         def records() -> Iterator[tuple[tuple[str, ...], float]]:
@@ -174,6 +250,14 @@ class Store(ComposedComponent):
                 yield (self.name, collection), float(count)
 
         metrics.store_records.sources.append(records)
+        self._watch_events = metrics.watch_events.labels(self.name)
+
+        def watchers() -> Iterator[tuple[tuple[str, ...], float]]:
+            counts = self.feeds.watcher_counts()
+            for info in self.backend.collections():
+                yield (self.name, info.name), float(counts.get(info.name, 0))
+
+        metrics.watchers.sources.append(watchers)
         pool_stats = getattr(self.backend, "pool_stats", None)
         if callable(pool_stats):
 

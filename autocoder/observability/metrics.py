@@ -137,6 +137,14 @@ class SystemMetrics:
             "Sends over a nats binding given up after max_deliver deliveries.",
             ("component", "stream"),
         )
+        self.watch_events = Counter(
+            PREFIX + "watch_events_total",
+            "Change events handed to watchers (each watcher counts its own).",
+            ("component",),
+        )
+        self.watchers = GaugeSource(
+            "watchers", "Watchers of a collection's changes, open now.", ("component", "collection")
+        )
         self.transport_connected = GaugeSource(
             "transport_connected", "1 while the NATS connection is up (0 while it is lost).", ()
         )
@@ -173,6 +181,8 @@ class SystemMetrics:
                     self.transport_redeliveries,
                     self.transport_dead_letters,
                     self.transport_connected,
+                    self.watch_events,
+                    self.watchers,
                     self.component_up,
                     self.stream_buffer_used,
                     self.store_records,

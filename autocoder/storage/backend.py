@@ -14,8 +14,11 @@ suite passes unchanged on all of them:
   field ``id`` means the record id), orders by one field (missing values last ascending, first
   descending; ties in creation order) or by creation order, then applies offset and limit.
 - Records of one tenant are never visible to another.
-- ``transaction()`` yields an ``Operations`` whose changes all commit when the block exits
-  normally and none do when it raises.
+- ``transaction()`` yields a ``Journal`` (``Operations`` noting each change) whose changes all
+  commit when the block exits normally and none do when it raises. Just before the commit,
+  the backend numbers the changes with ``seq`` (per collection, in commit order, without gaps:
+  ``storage.changes``), keeps them in its history, and after it calls ``commit_listeners``.
+- ``list_page`` reads a page and the collection's seq in one snapshot.
 - Every failure is one of the ``autocoder.errors`` classes (driver errors translated once, in
   ``autocoder.storage.sql.errors``).
 """
@@ -24,26 +27,26 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from autocoder.storage.changes.change import Change
+from autocoder.storage.changes.journal import Journal
+from autocoder.storage.records import ListQuery, Operations, Record
+
+__all__ = [
+    "CollectionInfo",
+    "FieldInfo",
+    "FieldType",
+    "ListQuery",
+    "Operations",
+    "Record",
+    "StorageBackend",
+]
 
 FieldType = Literal["string", "integer", "number", "boolean", "object", "array", "datetime", "any"]
-
-
-@dataclass(slots=True)
-class Record:
-    """One stored document: its id, its fields (without ``id``), and its version."""
-
-    id: str
-    data: dict[str, Any]
-    version: int
-
-    def as_document(self) -> dict[str, Any]:
-        """The record as replies show it: its fields plus ``"id"``."""
-        document = dict(self.data)
-        document["id"] = self.id
-        return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,48 +97,6 @@ class CollectionInfo:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ListQuery:
-    """What ``list`` asks for; field names are already checked identifiers."""
-
-    where: dict[str, Any] = field(default_factory=dict)
-    order_by: str | None = None
-    descending: bool = False
-    limit: int = 100
-    offset: int = 0
-
-
-class Operations(Protocol):
-    """The record operations, on a backend or inside one of its transactions."""
-
-    async def create(
-        self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
-    ) -> Record: ...
-
-    async def get(self, collection: str, tenant: str, record_id: str) -> Record | None: ...
-
-    async def write(
-        self,
-        collection: str,
-        tenant: str,
-        record_id: str,
-        data: dict[str, Any],
-        *,
-        merge: bool,
-        expected_version: int | None,
-    ) -> Record:
-        """Update (``merge=True``: shallow merge) or replace a record; returns the new state."""
-        ...
-
-    async def delete(
-        self, collection: str, tenant: str, record_id: str, expected_version: int | None
-    ) -> Record:
-        """Delete a record; returns it as it was."""
-        ...
-
-    async def list(self, collection: str, tenant: str, query: ListQuery) -> list[Record]: ...
-
-
 class StorageBackend(ABC):
     """A place records live: memory, or a database table."""
 
@@ -143,6 +104,18 @@ class StorageBackend(ABC):
     storage_type: str = "memory"
     #: How many operations the store should run at once (a database backend: its pool size).
     concurrency: int = 1
+    #: Changes kept per collection, at least (the store option ``changes_retention``).
+    changes_retention: int = 10000
+
+    def __init__(self) -> None:
+        #: Called with each committed transaction's changes (numbered), after the commit.
+        self.commit_listeners: builtins.list[Callable[[builtins.list[Change]], None]] = []
+
+    def committed(self, changes: builtins.list[Change]) -> None:
+        """Tell the listeners about a committed transaction's changes."""
+        if changes:
+            for listener in self.commit_listeners:
+                listener(changes)
 
     @abstractmethod
     async def connect(self) -> None:
@@ -166,8 +139,35 @@ class StorageBackend(ABC):
         """Records in ``collection`` over every tenant."""
 
     @abstractmethod
-    def transaction(self) -> AbstractAsyncContextManager[Operations]:
+    def transaction(self) -> AbstractAsyncContextManager[Journal]:
         """Operations applied atomically: all commit, or (when the block raises) none."""
+
+    # -- change feeds ----------------------------------------------------------------------
+
+    @abstractmethod
+    async def list_page(
+        self, collection: str, tenant: str, query: ListQuery
+    ) -> tuple[builtins.list[Record], int]:
+        """``list`` and the collection's highest committed seq, read in one snapshot."""
+
+    @abstractmethod
+    async def latest_seq(self, collection: str) -> int:
+        """The collection's highest committed seq (0 when it never changed)."""
+
+    @abstractmethod
+    async def oldest_seq(self, collection: str) -> int | None:
+        """The smallest seq still kept in the history, or None when it keeps none."""
+
+    @abstractmethod
+    async def changes_after(
+        self, collection: str, after: int, up_to: int, limit: int
+    ) -> builtins.list[dict[str, Any]]:
+        """Kept change events (each with its ``seq``) with ``after < seq <= up_to``, in seq
+        order, at most ``limit``."""
+
+    @abstractmethod
+    async def trim_changes(self, collection: str, below_or_at: int) -> None:
+        """Forget the kept changes with ``seq <= below_or_at``."""
 
     def health(self) -> dict[str, Any]:
         """Backend fields of the store's health (``database_type``, ``next_id``…)."""
@@ -217,7 +217,19 @@ class StorageBackend(ABC):
         tenant: str,
         items: builtins.list[tuple[str | None, dict[str, Any]]],
     ) -> builtins.list[Record]:
-        """Create every (id or None, data) item, all or nothing; database backends override
-        this with their driver's bulk path."""
+        """Create every (id or None, data) item, all or nothing."""
+        changes = await self.create_many_changes(collection, tenant, items)
+        return [change.record for change in changes]
+
+    async def create_many_changes(
+        self,
+        collection: str,
+        tenant: str,
+        items: builtins.list[tuple[str | None, dict[str, Any]]],
+    ) -> builtins.list[Change]:
+        """``create_many``, giving the committed (numbered) changes; database backends
+        override this with their driver's bulk path."""
         async with self.transaction() as ops:
-            return [await ops.create(collection, tenant, i, data) for i, data in items]
+            for i, data in items:
+                await ops.create(collection, tenant, i, data)
+        return ops.changes

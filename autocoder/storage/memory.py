@@ -3,11 +3,14 @@
 Records live in insertion-ordered dicts per (collection, tenant), so creation order is the
 dicts' order. Generated ids count "1", "2", … per collection and skip ids already taken.
 A transaction keeps an undo log and replays it backwards when its block raises; operations
-never await, so no other task sees a half-applied batch.
+never await, so no other task sees a half-applied batch. When it commits, its changes are
+numbered from a counter per collection and kept in a deque of ``changes_retention`` events.
 """
 
 from __future__ import annotations
 
+import builtins
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -16,6 +19,7 @@ import orjson
 
 from autocoder.errors import Conflict, NotFound, VersionConflict
 from autocoder.storage.backend import CollectionInfo, ListQuery, Record, StorageBackend
+from autocoder.storage.changes.journal import Journal
 from autocoder.storage.ordering import matches, sort_key
 
 _Table = dict[str, Record]
@@ -32,14 +36,20 @@ class MemoryBackend(StorageBackend):
     storage_type = "memory"
 
     def __init__(self, collections: list[str]) -> None:
+        super().__init__()
         self._collections = [CollectionInfo(name) for name in collections]
         self._tables: dict[tuple[str, str], _Table] = {}
         self._next_id: dict[str, int] = dict.fromkeys(collections, 1)
         self._counts: dict[str, int] = dict.fromkeys(collections, 0)
         self._undo: list[Callable[[], None]] | None = None
+        self._journal: Journal | None = None
+        self._seq: dict[str, int] = dict.fromkeys(collections, 0)
+        self._history: dict[str, deque[dict[str, Any]]] = {}
+        self._ops = _MemoryOps(self._create, self._get, self._write, self._delete, self._list)
 
     async def connect(self) -> None:
-        pass
+        for name in self._seq:
+            self._history[name] = deque(maxlen=max(1, self.changes_retention))
 
     async def close(self) -> None:
         pass
@@ -91,9 +101,9 @@ class MemoryBackend(StorageBackend):
 
         self._remember(undo)
 
-    # -- operations ------------------------------------------------------------------------
+    # -- operations (of a transaction: ``transaction()`` wraps them in a Journal) -----------
 
-    async def create(
+    async def _create(
         self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
     ) -> Record:
         table = self._table(collection, tenant)
@@ -105,7 +115,7 @@ class MemoryBackend(StorageBackend):
         self._put(collection, table, record)
         return _copy(record)
 
-    async def get(self, collection: str, tenant: str, record_id: str) -> Record | None:
+    async def _get(self, collection: str, tenant: str, record_id: str) -> Record | None:
         record = self._table(collection, tenant).get(record_id)
         return None if record is None else _copy(record)
 
@@ -124,7 +134,7 @@ class MemoryBackend(StorageBackend):
             )
         return record
 
-    async def write(
+    async def _write(
         self,
         collection: str,
         tenant: str,
@@ -142,7 +152,7 @@ class MemoryBackend(StorageBackend):
         self._put(collection, table, record)
         return _copy(record)
 
-    async def delete(
+    async def _delete(
         self, collection: str, tenant: str, record_id: str, expected_version: int | None
     ) -> Record:
         table = self._table(collection, tenant)
@@ -162,8 +172,8 @@ class MemoryBackend(StorageBackend):
         self._remember(undo)
         return current
 
-    async def list(self, collection: str, tenant: str, query: ListQuery) -> list[Record]:
-        records: list[Record] = list(self._table(collection, tenant).values())
+    async def _list(self, collection: str, tenant: str, query: ListQuery) -> builtins.list[Record]:
+        records: builtins.list[Record] = builtins.list(self._table(collection, tenant).values())
         if query.where:
             records = [r for r in records if matches(r, query.where)]
         if query.order_by is not None:
@@ -172,20 +182,78 @@ class MemoryBackend(StorageBackend):
         page = records[query.offset : query.offset + query.limit]
         return [_copy(r) for r in page]
 
-    def transaction(self) -> AbstractAsyncContextManager[MemoryBackend]:
+    def transaction(self) -> AbstractAsyncContextManager[Journal]:
         return self._transaction()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[MemoryBackend]:
-        if self._undo is not None:  # nested: the outer transaction owns the undo log
-            yield self
+    async def _transaction(self) -> AsyncIterator[Journal]:
+        if self._journal is not None:  # nested: the outer transaction owns the undo log
+            yield self._journal
             return
         self._undo = []
+        journal = self._journal = Journal(self._ops, self.latest_seq)
         try:
-            yield self
+            yield journal
         except BaseException:
             for undo in reversed(self._undo):
                 undo()
             raise
         finally:
             self._undo = None
+            self._journal = None
+        self._record_changes(journal)
+        self.committed(journal.changes)
+
+    def _record_changes(self, journal: Journal) -> None:
+        """Number the committed changes and keep them (with no await: one atomic step)."""
+        for change in journal.changes:
+            seq = self._seq[change.collection] = self._seq[change.collection] + 1
+            change.seq = seq
+            self._history[change.collection].append(change.as_event())
+
+    # -- change feeds ----------------------------------------------------------------------
+
+    async def list_page(
+        self, collection: str, tenant: str, query: ListQuery
+    ) -> tuple[builtins.list[Record], int]:
+        return await self._list(collection, tenant, query), self._seq[collection]
+
+    async def latest_seq(self, collection: str) -> int:
+        return self._seq[collection]
+
+    async def oldest_seq(self, collection: str) -> int | None:
+        history = self._history.get(collection)
+        return int(history[0]["seq"]) if history else None
+
+    async def changes_after(
+        self, collection: str, after: int, up_to: int, limit: int
+    ) -> builtins.list[dict[str, Any]]:
+        history = self._history.get(collection)
+        if not history:
+            return []
+        start = max(0, after + 1 - int(history[0]["seq"]))
+        events: builtins.list[dict[str, Any]] = []
+        for index in range(start, len(history)):
+            event = history[index]
+            if event["seq"] > up_to or len(events) >= limit:
+                break
+            events.append(orjson.loads(orjson.dumps(event)))
+        return events
+
+    async def trim_changes(self, collection: str, below_or_at: int) -> None:
+        history = self._history.get(collection)
+        while history and history[0]["seq"] <= below_or_at:
+            history.popleft()
+
+
+class _MemoryOps:
+    """The memory backend's operations as ``Operations`` (what a Journal wraps)."""
+
+    __slots__ = ("create", "delete", "get", "list", "write")
+
+    def __init__(self, create: Any, get: Any, write: Any, delete: Any, list_: Any) -> None:
+        self.create = create
+        self.get = get
+        self.write = write
+        self.delete = delete
+        self.list = list_

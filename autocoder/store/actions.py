@@ -7,35 +7,18 @@ caller, so a batch can stop at the first one and report its index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from autocoder.errors import BatchFailed, NotFound, StoreError, ValidationFailed
 from autocoder.runtime.messages import Reply
-from autocoder.storage.backend import CollectionInfo, ListQuery, Operations, Record, StorageBackend
+from autocoder.storage.backend import CollectionInfo, ListQuery, Record, StorageBackend
+from autocoder.storage.changes.change import Change
+from autocoder.storage.changes.journal import Journal
 from autocoder.store import messages as m
 
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A committed change, published as a change event (docs/actions.md)."""
-
-    event: str  # created | updated | replaced | deleted
-    collection: str
-    tenant: str
-    record: Record
-
-    def as_event(self) -> dict[str, Any]:
-        return {
-            "event": self.event,
-            "collection": self.collection,
-            "tenant": self.tenant,
-            "id": self.record.id,
-            "version": self.record.version,
-            "data": self.record.as_document(),
-        }
+__all__ = ["Actions", "Change", "json_copy"]
 
 
 def json_copy(data: dict[str, Any], what: str = "data") -> dict[str, Any]:
@@ -81,24 +64,40 @@ class Actions:
             }, []
         if isinstance(message, m.Batch):
             return await self._batch(message)
-        return await self._single(self.backend, message)
+        if isinstance(message, m.Get):
+            collection = self.collection_name(message)
+            record = await self.backend.get(collection, message.tenant, message.id)
+            if record is None:
+                raise NotFound("get", message.id)
+            return _record_reply(record), []
+        if isinstance(message, m.List):
+            collection = self.collection_name(message)
+            query = self._list_query(message)
+            records, seq = await self.backend.list_page(collection, message.tenant, query)
+            return self._list_reply(message, records, seq), []
+        async with self.backend.transaction() as ops:
+            reply = await self._single(ops, message)
+        return reply, ops.changes
 
-    async def _single(self, ops: Operations, message: m.Action) -> tuple[Reply, list[Change]]:
+    async def _single(self, ops: Journal, message: m.Action) -> Reply:
+        """One operation inside a transaction; its change is noted by ``ops``."""
         collection = self.collection_name(message)
         tenant = message.tenant
         if isinstance(message, m.Get):
             record = await ops.get(collection, tenant, message.id)
             if record is None:
                 raise NotFound("get", message.id)
-            return _record_reply(record), []
+            return _record_reply(record)
         if isinstance(message, m.List):
-            return await self._list(ops, collection, tenant, message), []
+            seq = await ops.seq(collection)
+            records = await ops.list(collection, tenant, self._list_query(message))
+            return self._list_reply(message, records, seq)
         if isinstance(message, m.Create):
             record_id, data = self._create_data(message)
             record = await ops.create(collection, tenant, record_id, data)
             reply = _record_reply(record)
             reply["id"] = record.id
-            return reply, [Change("created", collection, tenant, record)]
+            return reply
         if isinstance(message, m.Update | m.Replace):
             data = self._write_data(message.id, message.data)
             merge = isinstance(message, m.Update)
@@ -110,24 +109,25 @@ class Actions:
                 merge=merge,
                 expected_version=message.expected_version,
             )
-            event = "updated" if merge else "replaced"
-            return _record_reply(record), [Change(event, collection, tenant, record)]
+            return _record_reply(record)
         if isinstance(message, m.Delete):
-            record = await ops.delete(collection, tenant, message.id, message.expected_version)
-            return {"status": "success"}, [Change("deleted", collection, tenant, record)]
+            await ops.delete(collection, tenant, message.id, message.expected_version)
+            return {"status": "success"}
         raise ValidationFailed(f"action {message.action!r} cannot be used here")
 
-    async def _list(self, ops: Operations, collection: str, tenant: str, message: m.List) -> Reply:
+    @staticmethod
+    def _list_query(message: m.List) -> ListQuery:
         order_by = message.order_by
-        descending = bool(order_by and order_by.startswith("-"))
-        query = ListQuery(
+        return ListQuery(
             where=json_copy(message.where, "where"),
             order_by=order_by.lstrip("-") if order_by else None,
-            descending=descending,
+            descending=bool(order_by and order_by.startswith("-")),
             limit=message.limit + 1,
             offset=message.offset,
         )
-        records = await ops.list(collection, tenant, query)
+
+    @staticmethod
+    def _list_reply(message: m.List, records: list[Record], seq: int) -> Reply:
         more = len(records) > message.limit
         page = records[: message.limit]
         return {
@@ -135,6 +135,7 @@ class Actions:
             "data": [r.as_document() for r in page],
             "count": len(page),
             "next_offset": message.offset + len(page) if more else None,
+            "seq": seq,
         }
 
     async def _bulk_create(self, parsed: list[m.Action]) -> tuple[Reply, list[Change]] | None:
@@ -152,15 +153,14 @@ class Actions:
         collection = self.collection_name(first)
         try:
             items = [self._create_data(op) for op in creates]
-            records = await self.backend.create_many(collection, first.tenant, items)
+            changes = await self.backend.create_many_changes(collection, first.tenant, items)
         except StoreError:
             return None
         results: list[Reply] = []
-        for record in records:
-            reply = _record_reply(record)
-            reply["id"] = record.id
+        for change in changes:
+            reply = _record_reply(change.record)
+            reply["id"] = change.record.id
             results.append(reply)
-        changes = [Change("created", collection, first.tenant, r) for r in records]
         return {"status": "success", "results": results}, changes
 
     @staticmethod
@@ -200,15 +200,12 @@ class Actions:
         if bulk is not None:
             return bulk
         results: list[Reply] = []
-        changes: list[Change] = []
         async with self.backend.transaction() as ops:
             for index, operation in enumerate(parsed):
                 try:
-                    reply, committed = await self._single(ops, operation)
+                    results.append(await self._single(ops, operation))
                 except StoreError as exc:
                     raise BatchFailed(index, exc.to_reply()) from exc
                 except NotFound as exc:
                     raise BatchFailed(index, exc.to_reply()) from exc
-                results.append(reply)
-                changes.extend(committed)
-        return {"status": "success", "results": results}, changes
+        return {"status": "success", "results": results}, ops.changes

@@ -60,12 +60,20 @@ async def reachable(url: str) -> Database:
     return database
 
 
+async def forget_changes(database: Database, collection: str) -> None:
+    """Remove a test collection's seq counter and change history rows."""
+    with contextlib.suppress(Exception):  # the change tables may not exist yet
+        await database.execute("DELETE FROM autocoder_changes WHERE collection = ?", collection)
+        await database.execute("DELETE FROM autocoder_changes_seq WHERE collection = ?", collection)
+
+
 async def drop_table(url: str, table: str) -> None:
-    """Drop a table the tests made (and its MySQL id counter row)."""
+    """Drop a table the tests made (and its MySQL id counter row, seq and change history)."""
     database = Database(url, min_size=1, max_size=1)
     await database.connect()
     try:
         await database.execute(f"DROP TABLE IF EXISTS {quote(table, database.dialect)}")
+        await forget_changes(database, table)
         if database.dialect == "mysql":
             with contextlib.suppress(Exception):  # the counters table may not exist yet
                 await database.execute(
@@ -152,6 +160,7 @@ async def forget_v5_table(url: str, table: str) -> None:
         await database.execute(
             "DELETE FROM migration_history WHERE version = ?", f"conformance-{table}"
         )
+        await forget_changes(database, table)
     finally:
         await database.disconnect()
 

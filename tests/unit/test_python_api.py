@@ -73,6 +73,7 @@ def test_the_public_api_is_pinned() -> None:
     assert set(autocoder.__all__) == {
         "AutocoderError",
         "BlueprintError",
+        "ChangesGone",
         "ComponentConfig",
         "ComponentFailure",
         "ComposedComponent",
@@ -94,6 +95,7 @@ def test_the_public_api_is_pinned() -> None:
         "UsageError",
         "ValidationFailed",
         "VersionConflict",
+        "WatcherLagged",
         "WorkerFailure",
         "__version__",
         "configure_logging",

@@ -13,10 +13,12 @@ from autocoder.errors import (
 from autocoder.storage.backend import (
     CollectionInfo,
     ListQuery,
-    Operations,
     Record,
     StorageBackend,
 )
+from autocoder.storage.changes import history
+from autocoder.storage.changes.change import Change
+from autocoder.storage.changes.journal import Journal
 from autocoder.storage.documents.operations import (
     DocumentOps,
     DocumentTable,
@@ -35,6 +37,7 @@ from autocoder.storage.documents.statements import (
 )
 from autocoder.storage.sql.database import Connection, Database
 from autocoder.storage.sql.dialects import check_identifier, quote
+from autocoder.storage.sql.snapshot import snapshot
 
 _OPS: dict[str, type[DocumentOps]] = {
     "postgresql": PostgresOps,
@@ -59,6 +62,7 @@ class SqlDocumentBackend(StorageBackend):
         pool_timeout: float = 5.0,
         command_timeout: float | None = 30.0,
     ) -> None:
+        super().__init__()
         try:
             self.table_name = check_identifier(table_name, "table_name")
         except ValueError as exc:
@@ -93,6 +97,10 @@ class SqlDocumentBackend(StorageBackend):
                         ("autocoder:" + self.table_name,),
                     )
                     await self._prepare(conn)
+                    await conn.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext($1))", ("autocoder:changes",)
+                    )
+                    await history.prepare(conn, [self.table_name])
             else:
                 async with self.db.connection() as conn:
                     await self._prepare(conn)
@@ -119,6 +127,9 @@ class SqlDocumentBackend(StorageBackend):
             if not await self._fetch(conn, "SHOW TABLES LIKE %s", MYSQL_COUNTERS):
                 await self._fetch(conn, create_counters())
             await self._fetch(conn, self.statements.counter_row, self.table_name)
+        if self.dialect != "postgresql":  # PostgreSQL: under its own lock, in connect()
+            await history.prepare(conn, [self.table_name])
+        if self.dialect == "mysql":
             await self._fetch(conn, "SET SESSION sql_notes = 1")
         self._sql.mariadb = self.mariadb
         self.statements = self._sql.statements()
@@ -220,13 +231,23 @@ class SqlDocumentBackend(StorageBackend):
 
     # -- operations ------------------------------------------------------------------------
 
-    def transaction(self) -> AbstractAsyncContextManager[Operations]:
+    def transaction(self) -> AbstractAsyncContextManager[Journal]:
         return self._transaction()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Operations]:
+    async def _transaction(self) -> AsyncIterator[Journal]:
         async with self.db.transaction() as conn:
-            yield self._ops_class(self.table, conn)
+            journal = Journal(self._ops_class(self.table, conn), self._seq_reader(conn))
+            yield journal
+            await history.record_changes(conn, journal.changes)  # just before COMMIT
+        self.committed(journal.changes)
+
+    @staticmethod
+    def _seq_reader(conn: Connection) -> Any:
+        async def seq_of(collection: str) -> int:
+            return await history.latest(conn, collection)
+
+        return seq_of
 
     async def _run(self, method: str, *args: Any, **kwargs: Any) -> Any:
         # Single statements outside a transaction (on SQLite they share its one connection);
@@ -238,52 +259,48 @@ class SqlDocumentBackend(StorageBackend):
         finally:
             await db.release(conn)
 
-    async def create(
-        self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
-    ) -> Record:
-        record: Record = await self._run("create", collection, tenant, record_id, data)
-        return record
-
     async def get(self, collection: str, tenant: str, record_id: str) -> Record | None:
         record: Record | None = await self._run("get", collection, tenant, record_id)
-        return record
-
-    async def write(
-        self,
-        collection: str,
-        tenant: str,
-        record_id: str,
-        data: dict[str, Any],
-        *,
-        merge: bool,
-        expected_version: int | None,
-    ) -> Record:
-        record: Record = await self._run(
-            "write",
-            collection,
-            tenant,
-            record_id,
-            data,
-            merge=merge,
-            expected_version=expected_version,
-        )
-        return record
-
-    async def delete(
-        self, collection: str, tenant: str, record_id: str, expected_version: int | None
-    ) -> Record:
-        record: Record = await self._run("delete", collection, tenant, record_id, expected_version)
         return record
 
     async def list(self, collection: str, tenant: str, query: ListQuery) -> list[Record]:
         records: list[Record] = await self._run("list", collection, tenant, query)
         return records
 
+    # -- change feeds ----------------------------------------------------------------------
+
+    async def list_page(
+        self, collection: str, tenant: str, query: ListQuery
+    ) -> tuple[builtins.list[Record], int]:
+        self.table.check(collection)
+        async with snapshot(self.db) as conn:
+            seq = await history.latest(conn, collection)
+            records = await self._ops_class(self.table, conn).list(collection, tenant, query)
+        return records, seq
+
+    async def latest_seq(self, collection: str) -> int:
+        async with self.db.connection(reset=False) as conn:
+            return await history.latest(conn, collection)
+
+    async def oldest_seq(self, collection: str) -> int | None:
+        async with self.db.connection(reset=False) as conn:
+            return await history.oldest(conn, collection)
+
+    async def changes_after(
+        self, collection: str, after: int, up_to: int, limit: int
+    ) -> builtins.list[dict[str, Any]]:
+        async with self.db.connection(reset=False) as conn:
+            return await history.changes_after(conn, collection, after, up_to, limit)
+
+    async def trim_changes(self, collection: str, below_or_at: int) -> None:
+        async with self.db.connection(reset=False) as conn:
+            await history.trim(conn, collection, below_or_at)
+
     # -- bulk ------------------------------------------------------------------------------
 
-    async def create_many(
+    async def create_many_changes(
         self, collection: str, tenant: str, items: builtins.list[tuple[str | None, dict[str, Any]]]
-    ) -> builtins.list[Record]:
+    ) -> builtins.list[Change]:
         """Create every item (id or None, data) in one transaction through the driver's bulk path.
 
         All or nothing: a taken id raises ``Conflict`` naming it and nothing is created.
@@ -293,11 +310,15 @@ class SqlDocumentBackend(StorageBackend):
             return []
         try:
             async with self.db.transaction() as conn:
-                return await self._bulk(conn, tenant, items)
+                records = await self._bulk(conn, tenant, items)
+                changes = [Change("created", collection, tenant, r) for r in records]
+                await history.record_changes(conn, changes)  # just before COMMIT
         except Conflict:
             pass  # a taken id, and nothing was created: redo it row by row to name the id
-        async with self.transaction() as ops:
-            return [await ops.create(collection, tenant, i, data) for i, data in items]
+        else:
+            self.committed(changes)
+            return changes
+        return await super().create_many_changes(collection, tenant, items)
 
     async def _bulk(
         self, conn: Connection, tenant: str, items: builtins.list[tuple[str | None, dict[str, Any]]]

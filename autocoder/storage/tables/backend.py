@@ -18,6 +18,7 @@ transaction holds the write lock), so version checks are atomic with the change.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -28,12 +29,14 @@ from autocoder.errors import DatabaseSchemaValidationError
 from autocoder.storage.backend import (
     CollectionInfo,
     ListQuery,
-    Operations,
     Record,
     StorageBackend,
 )
+from autocoder.storage.changes import history
+from autocoder.storage.changes.journal import Journal
 from autocoder.storage.settings import DatabaseSettings
 from autocoder.storage.sql.database import Connection
+from autocoder.storage.sql.snapshot import snapshot
 from autocoder.storage.tables.ddl import RawSession
 from autocoder.storage.tables.migrations import Migration, MigrationRunner, MigrationStatus
 from autocoder.storage.tables.operations import TableOps
@@ -57,6 +60,7 @@ class TableBackend(StorageBackend):
         apply_migrations: bool = True,
         progress: Progress | None = None,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.database = settings.database()
         self.dialect = self.database.dialect
@@ -78,12 +82,26 @@ class TableBackend(StorageBackend):
                 self.applied_versions = await self.apply_schema_migrations()
             await self.validate_schema_integrity()
             await self.reflect()
+            await self._prepare_history()
         except BaseException:
             # A store whose setup failed holds nothing: an open SQLite connection's thread
             # would otherwise keep the process from exiting.
             with anyio.CancelScope(shield=True):
                 await self.database.disconnect()
             raise
+
+    async def _prepare_history(self) -> None:
+        """The seq counters and change history (``storage.changes.history``), when missing."""
+        async with self.database.transaction() as conn:
+            if self.dialect == "postgresql":  # processes starting at once: one creates them
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext($1))", ("autocoder:changes",)
+                )
+            elif self.dialect == "mysql":  # "already exists" notes are not warnings here
+                await conn.execute("SET SESSION sql_notes = 0")
+            await history.prepare(conn, self.table_names)
+            if self.dialect == "mysql":
+                await conn.execute("SET SESSION sql_notes = 1")
 
     async def close(self) -> None:
         await self.database.disconnect()
@@ -147,21 +165,21 @@ class TableBackend(StorageBackend):
         async with self.database.connection(reset=False) as conn:
             return await self._ops(conn).count(collection)
 
-    def transaction(self) -> AbstractAsyncContextManager[Operations]:
+    def transaction(self) -> AbstractAsyncContextManager[Journal]:
         return self._transaction()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Operations]:
+    async def _transaction(self) -> AsyncIterator[Journal]:
         # The block's own exceptions pass through untouched (the transaction is rolled back).
         async with self.database.transaction() as conn:
-            yield self._ops(conn)
 
-    async def create(
-        self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
-    ) -> Record:
-        # One INSERT (and reads on the same connection): atomic without a transaction.
-        async with self.database.connection(reset=False) as conn:
-            return await self._ops(conn).create(collection, tenant, record_id, data)
+            async def seq_of(collection: str) -> int:
+                return await history.latest(conn, collection)
+
+            journal = Journal(self._ops(conn), seq_of)
+            yield journal
+            await history.record_changes(conn, journal.changes)  # just before COMMIT
+        self.committed(journal.changes)
 
     async def get(self, collection: str, tenant: str, record_id: str) -> Any:
         async with self.database.connection(reset=False) as conn:
@@ -170,6 +188,34 @@ class TableBackend(StorageBackend):
     async def list(self, collection: str, tenant: str, query: ListQuery) -> Any:
         async with self.database.connection(reset=False) as conn:
             return await self._ops(conn).list(collection, tenant, query)
+
+    # -- change feeds ----------------------------------------------------------------------
+
+    async def list_page(
+        self, collection: str, tenant: str, query: ListQuery
+    ) -> tuple[builtins.list[Record], int]:
+        async with snapshot(self.database) as conn:
+            seq = await history.latest(conn, collection)
+            records = await self._ops(conn).list(collection, tenant, query)
+        return records, seq
+
+    async def latest_seq(self, collection: str) -> int:
+        async with self.database.connection(reset=False) as conn:
+            return await history.latest(conn, collection)
+
+    async def oldest_seq(self, collection: str) -> int | None:
+        async with self.database.connection(reset=False) as conn:
+            return await history.oldest(conn, collection)
+
+    async def changes_after(
+        self, collection: str, after: int, up_to: int, limit: int
+    ) -> builtins.list[dict[str, Any]]:
+        async with self.database.connection(reset=False) as conn:
+            return await history.changes_after(conn, collection, after, up_to, limit)
+
+    async def trim_changes(self, collection: str, below_or_at: int) -> None:
+        async with self.database.connection(reset=False) as conn:
+            await history.trim(conn, collection, below_or_at)
 
     def pool_stats(self) -> dict[str, int]:
         """Connections by state, for ``autocoder_db_pool_connections``."""
