@@ -18,17 +18,20 @@ there stops start-up too. ``run()`` serves it with uvicorn in the runtime's even
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from autocoder.http.auth import KeyRing
 from autocoder.http.cors import with_cors
-from autocoder.http.discovery import discover
+from autocoder.http.discovery import Collection, discover
 from autocoder.http.middleware import EndpointMiddleware
 from autocoder.http.routes import AppSpec, build_app
 from autocoder.http.served import ServedComponent
+from autocoder.http.watch import OpenWatch
 from autocoder.runtime.component import ComponentConfig
+from autocoder.store.feed import Subscription
 
 __all__ = ["ApiKey", "FastAPIEndpoint", "FastAPIEndpointConfig"]
 
@@ -80,6 +83,11 @@ class FastAPIEndpointConfig(ComponentConfig):
         default=True,
         description="One info line per request (method, route, status, duration_ms, request_id).",
     )
+    heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds between ': keep-alive' comments on an idle watch (?watch=true).",
+    )
     cors_origins: list[Origin] = Field(
         default_factory=list,
         description="Browser origins allowed to call the API (https://host[:port], or *); "
@@ -110,6 +118,28 @@ class FastAPIEndpoint(ServedComponent):
         self.config: FastAPIEndpointConfig
         self._collections: list[str] = []
 
+    def _watches(self, collections: list[Collection]) -> dict[str, OpenWatch]:
+        """How to watch each collection whose store runs in this process (``open_watch``)."""
+        components = getattr(self.system, "components", None) or {}
+        watches: dict[str, OpenWatch] = {}
+        for collection in collections:
+            store = components.get(collection.store)
+            opener = getattr(store, "open_watch", None)
+            if callable(opener):
+
+                def open_watch(
+                    name: str,
+                    since: int | None,
+                    tenant: str,
+                    where: dict[str, Any],
+                    opener: Any = opener,
+                ) -> Awaitable[Subscription]:
+                    result: Awaitable[Subscription] = opener(name, since, where, tenant)
+                    return result
+
+                watches[collection.name] = open_watch
+        return watches
+
     def urls(self) -> list[str]:
         return [f"{self.base_url} (docs: /docs)"]
 
@@ -133,6 +163,9 @@ class FastAPIEndpoint(ServedComponent):
                 system=self.system,
                 primary_store=receivers[first][0] if first is not None else None,
                 api_keys=bool(self.config.api_keys),
+                watches=self._watches(collections),
+                heartbeat_seconds=self.config.heartbeat_seconds,
+                stopping=self.stopped_accepting().is_set,
             )
         )
         asgi = EndpointMiddleware(

@@ -83,6 +83,8 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
 
 #: Query parameters that page and order a list rather than filter it.
 PAGING_PARAMETERS = ("limit", "offset", "order_by")
+#: Query parameters of a watch (``GET /{collection}?watch=true&since=S``), never filters.
+WATCH_PARAMETERS = ("watch", "since")
 
 
 def _non_negative_int(name: str, raw: str) -> int:
@@ -116,7 +118,14 @@ def list_message(collection: str, tenant: str, params: QueryParams) -> dict[str,
         if len(values) > 1:
             raise RequestRejected(422, f"query parameter {name!r} is given more than once")
         raw = values[0]
-        if name in ("limit", "offset"):
+        if name == "since":
+            raise RequestRejected(422, "query parameter 'since' needs watch=true")
+        if name == "watch":
+            if raw != "false":
+                raise RequestRejected(
+                    422, f"query parameter 'watch' must be true or false, got {raw!r}"
+                )
+        elif name in ("limit", "offset"):
             message[name] = _non_negative_int(name, raw)
         elif name == "order_by":
             if not raw:
@@ -150,3 +159,33 @@ def expected_version(if_match: str | None) -> int | None:
         f'If-Match {if_match!r} does not match: entity tags here are record versions like "3"',
         error_type="version_conflict",
     )
+
+
+def wants_watch(params: QueryParams) -> bool:
+    """Whether ``GET /{collection}`` asks to watch (``watch=true``) rather than to list."""
+    return params.get("watch") == "true"
+
+
+def watch_request(
+    params: QueryParams, last_event_id: str | None
+) -> tuple[int | None, dict[str, Any]]:
+    """``since`` (the ``Last-Event-ID`` header wins over the query parameter) and the
+    ``field=value`` filters of a watch; paging parameters are refused (a 422)."""
+    where: dict[str, Any] = {}
+    since: int | None = None
+    for name in params:
+        values = params.getlist(name)
+        if len(values) > 1:
+            raise RequestRejected(422, f"query parameter {name!r} is given more than once")
+        raw = values[0]
+        if name == "since":
+            since = _non_negative_int(name, raw)
+        elif name in PAGING_PARAMETERS:
+            raise RequestRejected(
+                422, f"query parameter {name!r} pages a list; a watch has no pages"
+            )
+        elif name != "watch":
+            where[name] = _filter_value(raw)
+    if last_event_id is not None and last_event_id.strip():
+        since = _non_negative_int("Last-Event-ID", last_event_id.strip())
+    return since, where

@@ -10,8 +10,8 @@ letting FastAPI validate bodies: the store validates, and a malformed body must 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 from urllib.parse import quote
@@ -30,7 +30,7 @@ from autocoder.errors import RequestRejected
 from autocoder.http.auth import DOCS_ASSETS
 from autocoder.http.discovery import Collection
 from autocoder.http.health import SystemView, readiness, system_health
-from autocoder.http.inputs import expected_version, list_message, read_json_object
+from autocoder.http.inputs import expected_version, list_message, read_json_object, wants_watch
 from autocoder.http.middleware import FORCED_TENANT_KEY, REQUEST_ID_KEY, ROUTE_KEY, TENANT_KEY
 from autocoder.http.openapi import (
     TENANT_PARAMETER,
@@ -41,6 +41,7 @@ from autocoder.http.openapi import (
     request_body,
 )
 from autocoder.http.status import JSONResponse, error_response, reply_response
+from autocoder.http.watch import OpenWatch, watch_response
 
 __all__ = ["AppSpec", "build_app"]
 
@@ -80,7 +81,42 @@ _LIST_PARAMETERS = [
         "description": "A field; -field for descending",
         "schema": {"type": "string"},
     },
+    {
+        "name": "watch",
+        "in": "query",
+        "required": False,
+        "description": "true: answer text/event-stream, one event per committed change "
+        "(docs/change-feeds.md); field=value filters apply, paging does not",
+        "schema": {"type": "boolean"},
+    },
+    {
+        "name": "since",
+        "in": "query",
+        "required": False,
+        "description": "With watch=true: start after this seq (a list's seq, or an event's "
+        "id); the Last-Event-ID header wins. Older than the kept history: 410",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "description": "With watch=true: resume after this seq (EventSource sends it)",
+        "schema": {"type": "string"},
+    },
 ]
+
+_WATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A list page, or with watch=true a stream of Server-Sent Events: "
+        "`id: SEQ`, `event: change`, `data: CHANGE_EVENT`, and `: keep-alive` comments",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    410: {
+        "model": ErrorReply,
+        "description": "since is older than the kept history (error_type gone): list again",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -96,6 +132,11 @@ class AppSpec:
     system: SystemView | None
     primary_store: str | None
     api_keys: bool = False
+    #: Collection → how to open a watch of it (the collections whose store runs here).
+    watches: Mapping[str, OpenWatch] = field(default_factory=dict)
+    heartbeat_seconds: float = 15.0
+    #: Whether the endpoint is stopping (watches then end).
+    stopping: Callable[[], bool] = lambda: False
 
 
 def _tenant(request: Request) -> str:
@@ -121,6 +162,23 @@ def _add_collection_routes(app: FastAPI, spec: AppSpec, collection: Collection) 
         return reply_response(reply, "create", location=location)
 
     async def list_records(request: Request) -> Response:
+        if wants_watch(request.query_params):
+            open_watch = spec.watches.get(name)
+            if open_watch is None:
+                return error_response(
+                    501,
+                    "unavailable",
+                    f"collection {name!r} cannot be watched through this endpoint: its store "
+                    f"{collection.store!r} does not run in this process",
+                )
+            return await watch_response(
+                request,
+                name,
+                _tenant(request),
+                open_watch,
+                heartbeat_seconds=spec.heartbeat_seconds,
+                stopping=spec.stopping,
+            )
         message = list_message(name, _tenant(request), request.query_params)
         return reply_response(await send(stream, message, timeout), "list")
 
@@ -182,8 +240,9 @@ def _add_collection_routes(app: FastAPI, spec: AppSpec, collection: Collection) 
         list_records,
         methods=["GET"],
         response_model=models.page,
-        responses=_ERRORS,
-        summary=f"List {name} records (other query parameters filter: field=value)",
+        responses={**_ERRORS, **_WATCH_RESPONSES},
+        summary=f"List {name} records, or watch their changes with watch=true "
+        "(other query parameters filter: field=value)",
         tags=tags,
         openapi_extra={"parameters": _LIST_PARAMETERS},
     )

@@ -33,6 +33,7 @@ ERROR_STATUS: dict[str, int] = {
     "unavailable": 503,
     "timeout": 504,
     "internal": 500,
+    "gone": 410,
 }
 
 #: What a 503 tells a client to wait before trying again.
