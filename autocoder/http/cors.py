@@ -3,7 +3,8 @@
 It wraps the whole endpoint, outside the key check: a browser's preflight (``OPTIONS`` with
 ``Access-Control-Request-Method``) carries no key and is answered here, and every response,
 a 401 included, carries ``Access-Control-Allow-Origin`` for an allowed origin, so the page can
-read it. The headers a client sends (keys, tenant, request id, ``If-Match``) are allowed, and
+read it. The headers a client sends (keys, tenant, request id, ``If-Match``, and the
+``Last-Event-ID`` of an ``EventSource`` resuming a watch) are allowed, and
 the ones it reads (``X-Request-ID``, ``Location``, ``ETag``, ``Retry-After``) exposed. No
 cookies are involved (keys travel in headers), so credentials are not allowed.
 """
@@ -20,6 +21,7 @@ ALLOWED_HEADERS = (
     "Authorization",
     "Content-Type",
     "If-Match",
+    "Last-Event-ID",
     "X-API-Key",
     "X-Request-ID",
     "X-Tenant-ID",
