@@ -51,6 +51,9 @@ WATCHER_BUFFER = 1000
 POLL_INTERVAL = 0.5
 #: Events read from the history at once.
 PAGE = 500
+#: Seconds at least between two rounds of handing events out (a round takes every change
+#: that came meanwhile): bounds how often a watcher is woken under a fast writer.
+BATCH_WINDOW = 0.02
 
 
 def _matches(event: Event, tenant: str, where: dict[str, Any]) -> bool:
@@ -112,6 +115,8 @@ class ChangeFeeds:
         self.buffer = buffer
         self.on_event = on_event
         self.running = False
+        self.batch_window = BATCH_WINDOW
+        self._last_round = 0.0
         self._watchers: dict[str, set[Watcher]] = {}
         self._position: dict[str, int] = {}
         self._pending: dict[str, dict[int, Event]] = {}
@@ -136,6 +141,12 @@ class ChangeFeeds:
             while True:
                 with anyio.move_on_after(self.poll_interval if self._watchers else math.inf):
                     await self._wake.wait()
+                # Under a stream of commits, hand out what came in one round every ``batch_window``
+                # seconds: each watcher then wakes once for many events, not once per event.
+                wait = self._last_round + self.batch_window - time.monotonic()
+                if wait > 0:
+                    await anyio.sleep(wait)
+                self._last_round = time.monotonic()
                 self._wake = anyio.Event()
                 try:
                     for collection in list(self._watchers):
@@ -336,15 +347,21 @@ class Subscription:
             held, self._held = self._held, None
             if held is None:
                 try:
+                    # Events waiting are taken without a turn of the event loop each.
+                    held = watcher.receive.receive_nowait()
+                except anyio.WouldBlock:
+                    pass
+                except anyio.EndOfStream:
+                    held = None
+                    if watcher.lagged:
+                        raise self._lagged() from None
+                    return None
+            if held is None:
+                try:
                     held = await watcher.receive.receive()
                 except anyio.EndOfStream:
                     if watcher.lagged:
-                        raise WatcherLagged(
-                            f"this watcher of {watcher.collection!r} fell "
-                            f"{self.feeds.buffer} changes behind and was disconnected; "
-                            f"watch again from seq {watcher.after}",
-                            seq=watcher.after,
-                        ) from None
+                        raise self._lagged() from None
                     return None  # the store stopped
             seq = held["seq"]
             if seq <= watcher.after:
@@ -355,6 +372,14 @@ class Subscription:
             watcher.after = seq
             if watcher.wants(held):
                 self._ready.append(held)
+
+    def _lagged(self) -> WatcherLagged:
+        watcher = self.watcher
+        return WatcherLagged(
+            f"this watcher of {watcher.collection!r} fell {self.feeds.buffer} changes behind "
+            f"and was disconnected; watch again from seq {watcher.after}",
+            seq=watcher.after,
+        )
 
     async def _replay(self) -> None:
         watcher = self.watcher
