@@ -6,7 +6,8 @@ feeds too); one task creates records back to back for ``SECONDS`` through ``proc
 first with no watcher, then with ``WATCHERS`` tasks each iterating ``store.watch()``. Printed:
 writes/s of both, their ratio (target at least 0.9), and the p50 and p99 over every delivery of
 the time from the write being sent (so its commit is counted too) to the watcher getting it
-(target: p99 of commit to delivery under 50 ms). PostgreSQL comes from ``AUTOCODER_TEST_POSTGRESQL_URL``; unreachable, it is skipped.
+(target: p99 of commit to delivery under 50 ms). PostgreSQL comes from
+``AUTOCODER_TEST_POSTGRESQL_URL``; unreachable, it is skipped.
 """
 
 from __future__ import annotations

@@ -55,18 +55,20 @@ async def create(r: Running, data: dict[str, Any], **headers: str) -> dict[str, 
 
 
 async def test_a_watch_streams_each_change_as_an_event_with_its_seq(serve: Serve) -> None:
-    async with serve(blueprint()) as r:
-        async with r.client.stream("GET", "/tasks", params={"watch": "true"}) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            stream = events(response)
-            first = await anext(stream)
-            assert first.retry == 1000
-            made = await create(r, {"title": "a"})
-            patched = await r.client.patch(f"/tasks/{made['id']}", json={"done": True})
-            assert patched.status_code == 200
-            assert (await r.client.delete(f"/tasks/{made['id']}")).status_code == 204
-            got = await changes(stream, 3)
+    async with (
+        serve(blueprint()) as r,
+        r.client.stream("GET", "/tasks", params={"watch": "true"}) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        stream = events(response)
+        first = await anext(stream)
+        assert first.retry == 1000
+        made = await create(r, {"title": "a"})
+        patched = await r.client.patch(f"/tasks/{made['id']}", json={"done": True})
+        assert patched.status_code == 200
+        assert (await r.client.delete(f"/tasks/{made['id']}")).status_code == 204
+        got = await changes(stream, 3)
     assert [e.id for e in got] == ["1", "2", "3"]
     assert [e.data["event"] for e in got if e.data] == ["created", "updated", "deleted"]
     assert got[1].data == {
@@ -149,15 +151,17 @@ async def test_a_watch_that_cannot_start_answers_an_error_before_any_event(
 
 
 async def test_an_idle_watch_gets_keep_alive_comments(serve: Serve) -> None:
-    async with serve(blueprint(endpoint=", heartbeat_seconds: 0.2")) as r:
-        async with r.client.stream("GET", "/tasks", params={"watch": "true"}) as response:
-            comments: list[str] = []
-            with anyio.fail_after(5):
-                async for item in events(response):
-                    if item.comment is not None:
-                        comments.append(item.comment)
-                        if len(comments) == 2:
-                            break
+    comments: list[str] = []
+    async with (
+        serve(blueprint(endpoint=", heartbeat_seconds: 0.2")) as r,
+        r.client.stream("GET", "/tasks", params={"watch": "true"}) as response,
+    ):
+        with anyio.fail_after(5):
+            async for item in events(response):
+                if item.comment is not None:
+                    comments.append(item.comment)
+                    if len(comments) == 2:
+                        break
     assert comments == ["keep-alive", "keep-alive"]
 
 
