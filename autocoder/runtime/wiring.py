@@ -4,7 +4,10 @@ One memory object stream exists per (receiver, stream name): every sender bound 
 clone of its send side (fan-in), and the receiver's workers share its receive side. A sender's
 stream name bound to several receivers is an ``Outbound`` holding one send side per receiver
 (fan-out): every item goes to each of them, in binding order. A full buffer blocks the sender.
-Closing every send side ends the receiver's loop: no poison pills.
+Closing every send side ends the receiver's loop: no poison pills. Each receive stream also
+keeps a send side of its own (``Inbound.joining``) that senders joining a running receiver take
+theirs from (a reload binds a new sender to a component that keeps running); the supervisor
+closes it when the receiver drains, so only the senders' sides keep it open from then on.
 
 Components send through ``SendSide``; ``Outbound`` is the memory one, and the composition
 layer may put another in ``send_streams`` (a nats binding's sender) that components cannot
@@ -13,7 +16,7 @@ tell apart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -86,17 +89,34 @@ class Inbound:
     stream: MemoryObjectReceiveStream[Envelope]
     buffer_size: int
     received: _Counter = field(default_factory=_NoCounter)
+    #: The stream's own send side, which a sender binding to it takes a clone of; ``None`` for
+    #: a stream fed by something else (a nats binding) or once closed by ``close_joining``.
+    joining: MemoryObjectSendStream[Envelope] | None = None
 
     def buffer_used(self) -> int:
         return self.stream.statistics().current_buffer_used
 
+    def join(self) -> MemoryObjectSendStream[Envelope]:
+        """A send side for one more sender (``RuntimeError`` once the receiver drains)."""
+        if self.joining is None:
+            raise RuntimeError(f"receive stream {self.name!r} takes no new senders")
+        return self.joining.clone()
 
-@dataclass
+    def close_joining(self) -> None:
+        """No sender joins any more: the receiver's loop ends once its senders have closed."""
+        if self.joining is not None:
+            self.joining.close()
+            self.joining = None
+
+
+@dataclass(eq=False)  # compared by identity: a reload keeps or replaces each one
 class _Target:
     receiver: str
     stream: MemoryObjectSendStream[Envelope]
     receiver_type: str = ""
     serves_collections: bool = False
+    #: The receive stream ``stream`` feeds (kept across a reload when its receiver is).
+    inbound: Inbound | None = None
 
 
 @dataclass
@@ -123,11 +143,25 @@ class Outbound:
         targets = [t for t in self.targets if t.receiver == receiver]
         return Outbound(self.sender, self.name, targets, self.sent, self.deadlines)
 
+    def _rebound(self, target: _Target) -> _Target | None:
+        """What took the place of ``target``, whose stream was closed while a message was on
+        its way: the receiver's new target after a reload (``rebind``), or ``None`` when the
+        reload unbound it. ``ClosedResourceError`` when ``target`` is still in use."""
+        if target in self.targets:
+            raise anyio.ClosedResourceError
+        return next((now for now in self.targets if now.receiver == target.receiver), None)
+
     async def send(self, item: Any) -> None:
         """Deliver ``item`` to every receiver, waiting while a buffer is full."""
         envelope = Envelope(item, None, self.sender, current())
-        for target in self.targets:
-            await target.stream.send(envelope)
+        for first in self.targets:
+            target: _Target | None = first
+            while target is not None:
+                try:
+                    await target.stream.send(envelope)
+                    break
+                except anyio.ClosedResourceError:
+                    target = self._rebound(target)
         self.sent.inc()
 
     async def request(self, message: Message, timeout: float) -> Reply:
@@ -139,20 +173,15 @@ class Outbound:
             for target in self.targets:
                 try:
                     target.stream.send_nowait(envelope)
-                except anyio.WouldBlock:
-                    # The slow path: wait for room, within what is left of the timeout.
-                    started = anyio.current_time()
-                    with anyio.move_on_after(remaining) as waited:
-                        await target.stream.send(envelope)
-                    remaining -= anyio.current_time() - started
-                    # Not ``remaining <= 0``: uvloop's clock counts whole milliseconds, so a
-                    # wait cut short at its deadline can measure a little less than it.
-                    if waited.cancelled_caught:
+                except (anyio.WouldBlock, anyio.ClosedResourceError):
+                    left = await self._wait_to_deliver(target, envelope, remaining)
+                    if left is None:
                         return error_reply(
                             "unavailable",
                             f"{target.receiver!r} is not taking messages: its {self.name!r} "
                             f"buffer stayed full for {timeout:g}s",
                         )
+                    remaining = left
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             return error_reply(
                 "unavailable", f"{', '.join(self.receivers)} stopped receiving on {self.name!r}"
@@ -168,6 +197,29 @@ class Outbound:
             return await slot.wait()
         return error_reply("timeout", late)
 
+    async def _wait_to_deliver(
+        self, target: _Target, envelope: Envelope, remaining: float
+    ) -> float | None:
+        """The slow path: wait for room (in the receiver's new stream, when a reload rebound
+        it), within what is left of the timeout; what is left then, or ``None`` when the
+        buffer stayed full."""
+        started = anyio.current_time()
+        with anyio.move_on_after(remaining) as waited:
+            while True:
+                try:
+                    await target.stream.send(envelope)
+                    break
+                except anyio.ClosedResourceError:
+                    rebound = self._rebound(target)
+                    if rebound is None:
+                        raise
+                    target = rebound
+        # Not ``remaining <= 0``: uvloop's clock counts whole milliseconds, so a wait cut
+        # short at its deadline can measure a little less than it.
+        if waited.cancelled_caught:
+            return None
+        return remaining - (anyio.current_time() - started)
+
     async def aclose(self) -> None:
         for target in self.targets:
             await target.stream.aclose()
@@ -178,23 +230,20 @@ def wire(
     bindings: Sequence[BindingSpec],
     metrics: SystemMetrics | None = None,
     deadlines: Deadlines | None = None,
+    *,
+    senders: Collection[str] | None = None,
 ) -> None:
-    """Create the streams of ``bindings`` and hand them to the components' stream dicts."""
-    sends: dict[tuple[str, str], MemoryObjectSendStream[Envelope]] = {}
+    """Create the streams of ``bindings`` and hand them to the components' stream dicts.
+
+    A receiver that has the stream already keeps it and the new sender joins it; a sender that
+    has the stream already gets one more target. With ``senders`` (a reload: the components
+    it adds) only those senders get targets; every receiver still gets its streams.
+    """
     for binding in bindings:
-        key = (binding.to_component, binding.stream_name)
         receiver = components[binding.to_component]
-        if key not in sends:
-            send, receive = anyio.create_memory_object_stream[Envelope](binding.buffer_size)
-            sends[key] = send
-            received: _Counter = (
-                metrics.messages_received.labels(receiver.name, binding.stream_name)
-                if metrics
-                else _NoCounter()
-            )
-            receiver.receive_streams[binding.stream_name] = Inbound(
-                binding.stream_name, receive, binding.buffer_size, received
-            )
+        inbound = _inbound(receiver, binding, metrics)
+        if senders is not None and binding.from_component not in senders:
+            continue
         sender = components[binding.from_component]
         existing = sender.send_streams.get(binding.stream_name)
         if existing is not None and not isinstance(existing, Outbound):
@@ -210,14 +259,60 @@ def wire(
             )
             outbound = Outbound(sender.name, binding.stream_name, sent=sent, deadlines=deadlines)
             sender.send_streams[binding.stream_name] = outbound
-        outbound.targets.append(
-            _Target(
-                receiver.name,
-                sends[key].clone(),
-                receiver.type_name,
-                receiver.serves_collections,
-            )
+        outbound.targets.append(_target(receiver, inbound))
+
+
+def rebind(
+    components: Mapping[str, Wired], bindings: Sequence[BindingSpec], senders: Collection[str]
+) -> list[MemoryObjectSendStream[Envelope]]:
+    """Point the memory send streams of the running ``senders`` at the receivers that
+    ``bindings`` now give them, in ``components`` (a reload).
+
+    A target whose receive stream is still the receiver's is kept as it is; one per new
+    receive stream joins it. Each stream's targets change in one step, so a message goes
+    either to the old receivers or to the new ones. The send sides no target uses any more
+    are returned: the caller closes them, which lets the receivers they fed drain.
+    """
+    wanted: dict[tuple[str, str], list[BindingSpec]] = {}
+    for binding in bindings:
+        if binding.from_component in senders:
+            wanted.setdefault((binding.from_component, binding.stream_name), []).append(binding)
+    detached: list[MemoryObjectSendStream[Envelope]] = []
+    for (name, stream), chosen in wanted.items():
+        outbound = components[name].send_streams.get(stream)
+        if not isinstance(outbound, Outbound):
+            raise TypeError(f"{name!r} stream {stream!r} is not a memory binding")
+        old = list(outbound.targets)
+        targets: list[_Target] = []
+        for binding in chosen:
+            receiver = components[binding.to_component]
+            inbound = receiver.receive_streams[binding.stream_name]
+            kept = next((t for t in old if t.inbound is inbound), None)
+            if kept is not None:
+                old.remove(kept)
+                targets.append(kept)
+            else:
+                targets.append(_target(receiver, inbound))
+        outbound.targets = targets
+        detached += [t.stream for t in old]
+    return detached
+
+
+def _inbound(receiver: Wired, binding: BindingSpec, metrics: SystemMetrics | None) -> Inbound:
+    inbound = receiver.receive_streams.get(binding.stream_name)
+    if inbound is None:
+        send, receive = anyio.create_memory_object_stream[Envelope](binding.buffer_size)
+        received: _Counter = (
+            metrics.messages_received.labels(receiver.name, binding.stream_name)
+            if metrics
+            else _NoCounter()
         )
-    # Only the clones held by senders keep a stream open.
-    for send in sends.values():
-        send.close()
+        inbound = Inbound(binding.stream_name, receive, binding.buffer_size, received, send)
+        receiver.receive_streams[binding.stream_name] = inbound
+    return inbound
+
+
+def _target(receiver: Wired, inbound: Inbound) -> _Target:
+    return _Target(
+        receiver.name, inbound.join(), receiver.type_name, receiver.serves_collections, inbound
+    )
