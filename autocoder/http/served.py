@@ -4,14 +4,18 @@
 a subclass builds its ASGI application in ``start()`` and hands it to ``serve_app``; ``run()``
 serves until ``stop_accepting()``, after which uvicorn lets requests in flight complete;
 ``cleanup()`` closes the socket if uvicorn did not. FastAPIEndpoint and MetricsEndpoint are two.
+
+A component that replaces another on the same address (a reload) takes its ``Listener`` over
+(``take_over_listener``) instead of binding: the socket stays open, and its ``run()`` swaps its
+application in for the old one's.
 """
 
 from __future__ import annotations
 
-import socket
 from typing import Any, ClassVar
 
-from autocoder.http.server import InLoopServer, bind_socket, format_url, uvicorn_config
+from autocoder.http.listener import Listener
+from autocoder.http.server import bind_socket, format_url
 from autocoder.runtime.component import ComposedComponent
 
 __all__ = ["ServedComponent"]
@@ -32,8 +36,9 @@ class ServedComponent(ComposedComponent):
         self.port: int = self.config.port
         #: Set by the worker supervisor: listen with SO_REUSEPORT, beside the other workers.
         self.reuse_port = False
-        self._socket: socket.socket | None = None
-        self._server: InLoopServer | None = None
+        self._listener: Listener | None = None
+        self._app: Any = None
+        self._graceful_seconds = 1.0
         self._stopping = False
 
     @classmethod
@@ -46,31 +51,49 @@ class ServedComponent(ComposedComponent):
 
     def serve_app(self, app: Any, *, graceful_seconds: float) -> None:
         """Serve ``app`` from ``run()`` on; in-flight requests get ``graceful_seconds`` at stop."""
-        self._server = InLoopServer(uvicorn_config(app, graceful_seconds=graceful_seconds))
+        self._app = app
+        self._graceful_seconds = graceful_seconds
+
+    def take_over_listener(self, previous: ServedComponent) -> bool:
+        """Serve on the socket of ``previous``, which this component replaces (a reload),
+        when both listen on the same address; whether it does. ``previous`` serves until this
+        one runs."""
+        same = (self.config.host, self.config.port) == (previous.config.host, previous.config.port)
+        if not same or previous.listener is None:
+            return False
+        self._listener = previous.listener
+        self.port = previous.port
+        return True
+
+    @property
+    def listener(self) -> Listener | None:
+        """The socket (and server) it listens on, once set up."""
+        return self._listener
 
     def serving_details(self) -> dict[str, Any]:
         """What the ``serving`` log line says besides the URL."""
         return {}
 
     async def setup(self) -> None:
-        self._socket = bind_socket(self.config.host, self.port, reuse_port=self.reuse_port)
-        self.port = self._socket.getsockname()[1]
+        if self._listener is None:  # not taken over from the component this one replaces
+            sock = bind_socket(self.config.host, self.port, reuse_port=self.reuse_port)
+            self._listener = Listener(sock)
+            self.port = sock.getsockname()[1]
 
     async def run(self) -> None:
-        if self._socket is None or self._server is None or self._stopping:
+        if self._listener is None or self._app is None or self._stopping:
             await self.stopped_accepting().wait()
             return
         self.log.info("serving", url=self.base_url, **self.serving_details())
-        await self._server.serve(sockets=[self._socket])
-        self._socket = None  # uvicorn closed it
+        await self._listener.serve(self, self._app, graceful_seconds=self._graceful_seconds)
 
     async def stop_accepting(self) -> None:
         self._stopping = True
-        if self._server is not None:
-            self._server.request_shutdown()
+        if self._listener is not None:
+            self._listener.request_shutdown(self)
         await super().stop_accepting()
 
     async def cleanup(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        if self._listener is not None:
+            self._listener.close(self)
+            self._listener = None

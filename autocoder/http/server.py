@@ -110,15 +110,27 @@ class InLoopServer:
         self.server = uvicorn.Server(config)
 
     async def serve(self, sockets: list[socket.socket]) -> None:
+        await self.start(sockets)
+        await self.run_until_exit()
+        await self.stop(sockets)
+
+    async def start(self, sockets: list[socket.socket]) -> None:
+        """Start accepting connections on ``sockets``."""
         config, server = self.config, self.server
         if not config.loaded:
             config.load()
         server.lifespan = config.lifespan_class(config)
         await server.startup(sockets=sockets)
-        if not server.should_exit:
-            await server.main_loop()
-        if server.started:
-            await server.shutdown(sockets=sockets)
+
+    async def run_until_exit(self) -> None:
+        """Serve until ``request_shutdown()`` (the tick keeps the ``Date`` header current)."""
+        if self.server.started and not self.server.should_exit:
+            await self.server.main_loop()
+
+    async def stop(self, sockets: list[socket.socket]) -> None:
+        """Close ``sockets`` and wait for requests in flight to complete."""
+        if self.server.started:
+            await self.server.shutdown(sockets=sockets)
 
     def request_shutdown(self) -> None:
         """Stop accepting connections; ``serve()`` returns once requests in flight are done."""
