@@ -113,7 +113,8 @@ def cmd_components(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Serve the blueprint until SIGINT/SIGTERM (the runtime is imported only here)."""
+    """Serve the blueprint until SIGINT/SIGTERM, reloading it on SIGHUP (and with ``--watch``
+    when the file changes); the runtime is imported only here."""
     from autocoder.system import backend_options
 
     backend_options()  # an unknown event loop is a usage error before anything starts
@@ -126,6 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             log_format=args.log_format,
             log_level=args.log_level,
             components=args.components,
+            watch=args.watch,
         )
     from autocoder.system import run_blueprint
 
@@ -134,6 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         log_level=args.log_level,
         components=args.components,
+        watch=args.watch,
     )
 
 
@@ -184,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="run only these components (default: all); the others run elsewhere, "
         "reached over their nats bindings",
+    )
+    run.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the blueprint when the file changes, as SIGHUP does",
     )
     _add_log_level(run)
     run.set_defaults(handler=cmd_run)

@@ -33,11 +33,12 @@
     ├── BatchFailed *                  one operation of a batch failed; nothing was applied
     ├── UnknownComponentType *         a blueprint's type is neither registered nor importable
     │                                  (also a LookupError; the loader reports it as a Problem)
+    ├── ReloadRefused *                a reload cannot apply the new blueprint; nothing changed
     ├── RequestRejected *              an HTTP request unacceptable as sent (400, 413, 412 ...)
     └── Unauthorized *                 an HTTP request without a valid API key (401)
 
 The classes marked * never leave autocoder: the layer that raises them also turns them into a
-reply, a response or a ``BlueprintError``. The others are exported from ``autocoder``.
+reply, a response, a log line or a ``BlueprintError``. The others are exported from ``autocoder``.
 
 Driver exceptions are translated into this tree at exactly one boundary,
 ``autocoder.storage.sql.errors``, and NATS client exceptions at ``autocoder.transport.errors``;
@@ -87,6 +88,10 @@ class BlueprintError(AutocoderError):
 
 class UsageError(AutocoderError):
     """The command line asks for something the blueprint cannot do (exit code 2)."""
+
+
+class ReloadRefused(AutocoderError):
+    """A reload cannot apply the blueprint it read; the system runs on as it was."""
 
 
 class StartupError(AutocoderError):

@@ -8,7 +8,19 @@
     # leaving the block drains and cleans up
 
 ``run_blueprint`` is the body of ``autocoder run``: it adds signal handling (the first
-SIGINT/SIGTERM drains, a second exits at once) and prints each component's URLs.
+SIGINT/SIGTERM drains, a second exits at once; SIGHUP, and with ``--watch`` a change of the
+file, reloads the blueprint) and prints each component's URLs.
+
+``System.reload`` applies a new blueprint to the running system (``autocoder.reload`` plans
+what changes), in this order, so that no request is refused or lost:
+
+1. build the added and changed components and wire their streams: a new sender of a kept
+   receiver joins its stream; an endpoint replacing one on the same address takes over its
+   listener (the socket stays open, its connections too);
+2. set them up, start and run them (``Supervisor.add``) while the old ones still serve; a
+   failure cleans the new ones up and leaves the system as it was;
+3. point the kept senders at the new receivers (``runtime.wiring.rebind``);
+4. drain the removed and replaced components as shutdown drains them, and clean them up.
 
 Memory bindings are wired by ``runtime.wiring``; ``transport: nats`` bindings by
 ``transport.NatsTransport``, which connects to NATS before any component is set up. A System
@@ -18,13 +30,14 @@ bindings reach the others wherever they run; a memory binding cannot leave the p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import gc
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -33,19 +46,21 @@ import structlog
 from anyio.abc import TaskGroup
 
 from autocoder.blueprint.model import Binding
-from autocoder.errors import UsageError
+from autocoder.errors import BlueprintError, ReloadRefused, StartupError, UsageError
+from autocoder.http.served import ServedComponent
 from autocoder.logging import LogFormat, configure_logging
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.observability.tracing import tracing_from_environment
+from autocoder.reload import Plan, plan_reload, watch_file
 from autocoder.runtime import registry
 from autocoder.runtime.component import ComposedComponent
 from autocoder.runtime.deadlines import Deadlines
 from autocoder.runtime.supervisor import Supervisor
-from autocoder.runtime.wiring import wire
+from autocoder.runtime.wiring import rebind, wire
 from autocoder.transport.binding import NatsTransport
 
 if TYPE_CHECKING:
-    from autocoder.blueprint.loader import LoadedBlueprint
+    from autocoder.blueprint.loader import LoadedBlueprint, LoadedComponent
 
 log = structlog.get_logger("autocoder")
 
@@ -78,14 +93,11 @@ class System:
             component.tracing = self.tracing
             component.system = self
         self.deadlines = Deadlines()
-        local = [
-            b
-            for b in self.bindings
-            if b.transport == "memory"
-            and b.from_component in self.components
-            and b.to_component in self.components
-        ]
-        wire(self.components, local, self.metrics, self.deadlines)
+        #: The blueprint it was made from (``from_loaded``), which a reload compares with.
+        self.loaded: LoadedBlueprint | None = None
+        #: Called with each component a reload adds (``--workers`` shares their ports).
+        self.prepare: Callable[[ComposedComponent], None] = _as_it_is
+        wire(self.components, self._memory_bindings(self.bindings), self.metrics, self.deadlines)
         remote = [b for b in self.bindings if b.transport == "nats"]
         self.transport: NatsTransport | None = None
         if remote:
@@ -106,22 +118,17 @@ class System:
         for an unknown name, or a memory binding that would cross out of the process)."""
         if only is not None:
             loaded = restrict(loaded, only)
-        components = [
-            item.cls(item.spec.name, item.config, restart=item.spec.restart)
-            for item in loaded.components
-        ]
-        for item, component in zip(loaded.components, components, strict=True):
-            component.type_name = item.spec.type
-            component.dead_letters = item.spec.dead_letters
         spec = loaded.blueprint.system
-        return cls(
+        system = cls(
             spec.name,
-            components,
+            [_component_of(item) for item in loaded.components],
             spec.bindings,
             shutdown_timeout=spec.shutdown_timeout,
             nats_url=spec.nats.url if spec.nats is not None else None,
             kinds={c.name: (c.type, _serves_collections(c.type)) for c in spec.components},
         )
+        system.loaded = loaded
+        return system
 
     @classmethod
     def from_file(
@@ -139,6 +146,15 @@ class System:
         from autocoder.blueprint.loader import load_blueprint_text
 
         return cls.from_loaded(load_blueprint_text(text, filename, environ=environ))
+
+    def _memory_bindings(self, bindings: Sequence[Binding]) -> list[Binding]:
+        return [
+            b
+            for b in bindings
+            if b.transport == "memory"
+            and b.from_component in self.components
+            and b.to_component in self.components
+        ]
 
     def _register_gauges(self) -> None:
         def up() -> Any:
@@ -208,6 +224,49 @@ class System:
                     # Exports what is buffered: blocking network I/O, so in a thread.
                     await anyio.to_thread.run_sync(self.tracing.shutdown)
 
+    async def reload(self, loaded: LoadedBlueprint) -> Plan:
+        """Apply ``loaded`` to the running system (see the module's doc); what changed.
+
+        ``ReloadRefused`` when it cannot be applied, ``StartupError`` when a new component
+        could not start: in both cases nothing changed.
+        """
+        supervisor = self._supervisor
+        if self.loaded is None:
+            raise ReloadRefused("this system was not made from a blueprint file")
+        if supervisor is None or not self.running:
+            raise ReloadRefused("the system is not serving (starting or shutting down)")
+        plan = plan_reload(self.loaded, loaded)
+        items = {item.spec.name: item for item in loaded.components}
+        new = [_component_of(items[name]) for name in items if name not in plan.kept]
+        leaving = [self.components[name] for name in (*plan.changed, *plan.removed)]
+        for component in new:
+            self.prepare(component)
+            component.metrics, component.tracing, component.system = (
+                self.metrics,
+                self.tracing,
+                self,
+            )
+        _take_over_listeners(new, leaving)
+        now = {name: self.components[name] for name in plan.kept} | {c.name: c for c in new}
+        bindings = loaded.blueprint.system.bindings
+        memory = [
+            b
+            for b in bindings
+            if b.transport == "memory" and b.from_component in now and b.to_component in now
+        ]
+        wire(now, memory, self.metrics, self.deadlines, senders={c.name for c in new})
+        await supervisor.add(new)
+        # The new components serve: from here on the reload goes through.
+        self.components = {name: now[name] for name in items}
+        for stream in rebind(now, memory, plan.kept):
+            stream.close()
+        supervisor.shutdown_timeout = self.shutdown_timeout = (
+            loaded.blueprint.system.shutdown_timeout
+        )
+        await supervisor.remove(leaving)
+        self.loaded, self.bindings = loaded, list(bindings)
+        return plan
+
     async def __aenter__(self) -> Self:
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
@@ -233,6 +292,35 @@ class System:
             return await self._task_group.__aexit__(exc_type, exc, tb)
         except BaseException as group:
             raise single_exception(group)  # noqa: B904 - keeps its own __cause__
+
+
+def _as_it_is(component: ComposedComponent) -> None:
+    """A System's default ``prepare``: components run as the blueprint configures them."""
+
+
+def _component_of(item: LoadedComponent) -> ComposedComponent:
+    """The component a blueprint's entry describes, not yet wired."""
+    component = item.cls(item.spec.name, item.config, restart=item.spec.restart)
+    component.type_name = item.spec.type
+    component.dead_letters = item.spec.dead_letters
+    return component
+
+
+def _take_over_listeners(
+    new: Sequence[ComposedComponent], leaving: Sequence[ComposedComponent]
+) -> None:
+    """Each new endpoint on the address of one that leaves serves on its socket, so that
+    no connection is refused in between (the same name first: port 0 matches only it)."""
+    free = [c for c in leaving if isinstance(c, ServedComponent)]
+    for component in new:
+        if not isinstance(component, ServedComponent):
+            continue
+        same_name = [c for c in free if c.name == component.name]
+        others = [c for c in free if c.name != component.name and c.config.port != 0]
+        for previous in (*same_name, *others):
+            if component.take_over_listener(previous):
+                free.remove(previous)
+                break
 
 
 def restrict(loaded: LoadedBlueprint, only: Sequence[str]) -> LoadedBlueprint:
@@ -303,13 +391,17 @@ def print_start_banner(
 class _OnStarted:
     """A task status that, once every component serves, tunes the collector and says so."""
 
-    def __init__(self, system: System, announce: Callable[[System], None]) -> None:
+    def __init__(
+        self, system: System, announce: Callable[[System], None], started: anyio.Event
+    ) -> None:
         self.system = system
         self.announce = announce
+        self.event = started
 
     def started(self, value: object = None) -> None:
         tune_garbage_collector()
         self.announce(self.system)
+        self.event.set()
 
 
 def _print_banner_of(system: System) -> None:
@@ -328,24 +420,67 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
 
 
+#: How a process reads its blueprint again: the file, restricted and adjusted as at start-up.
+ReadBlueprint = Callable[[], "LoadedBlueprint"]
+
+
+async def reload_logged(system: System, read: ReadBlueprint, by: str) -> bool:
+    """Read the blueprint again and apply it; logged as ``reloaded`` (the names added,
+    changed and removed) or ``reload_failed`` (every problem as ``FILE:LINE:COL``, or the
+    reason), counted in ``autocoder_reloads_total{result}``. Whether it succeeded."""
+    try:
+        plan = await system.reload(read())
+    except BlueprintError as exc:
+        log.error("reload_failed", by=by, problems=[str(p) for p in exc.problems])
+    except (ReloadRefused, UsageError, StartupError) as exc:
+        log.error("reload_failed", by=by, error=str(exc))
+    else:
+        system.metrics.reloads.labels("success").inc()
+        log.info(
+            "reloaded",
+            by=by,
+            added=list(plan.added),
+            changed=list(plan.changed),
+            removed=list(plan.removed),
+        )
+        return True
+    system.metrics.reloads.labels("failure").inc()
+    return False
+
+
 async def serve_until_signalled(
     system: System,
     announce: Callable[[System], None] = _print_banner_of,
     stop_when: Callable[[], Awaitable[None]] | None = None,
+    *,
+    reload_from: ReadBlueprint | None = None,
+    watch: str | None = None,
 ) -> None:
     """Serve ``system`` until SIGINT/SIGTERM (or until ``stop_when()`` returns), then drain.
 
     ``announce(system)`` runs once every component serves (by default: the start banner). A
-    second signal exits the process at once.
+    second signal exits the process at once. With ``reload_from``, SIGHUP reloads the
+    blueprint it reads, and so does each change of the file ``watch``; one reload runs at a
+    time, and requests for more while one runs make one more.
     """
     if system.tracing is not None:
         system.tracing.make_global()
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    wanted = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if reload_from else ())
+    asked, requests = anyio.create_memory_object_stream[str](1)
+    with anyio.open_signal_receiver(*wanted) as signals, asked, requests:
+
+        def ask(by: str) -> None:
+            with contextlib.suppress(anyio.WouldBlock):  # one is due already: it reads then
+                asked.send_nowait(by)
+
         async with anyio.create_task_group() as tg:
 
             async def watch_signals() -> None:
                 count = 0
                 async for signum in signals:
+                    if signum == signal.SIGHUP:
+                        ask("SIGHUP")
+                        continue
                     count += 1
                     if count == 1:
                         log.info("shutdown_requested", signal=signal.Signals(signum).name)
@@ -360,12 +495,28 @@ async def serve_until_signalled(
                 log.info("shutdown_requested", by="supervisor")
                 system.request_shutdown()
 
+            async def reload_when_asked() -> None:
+                assert reload_from is not None
+                async for by in requests:
+                    await reload_logged(system, reload_from, by)
+
+            async def watch_the_file() -> None:
+                assert watch is not None
+                await system_started.wait()
+                await watch_file(watch, lambda: ask("watch"), stop_watching)
+
+            system_started, stop_watching = anyio.Event(), anyio.Event()
             tg.start_soon(watch_signals)
             if stop_when is not None:
                 tg.start_soon(watch_stop)
+            if reload_from is not None:
+                tg.start_soon(reload_when_asked)
+                if watch is not None:
+                    tg.start_soon(watch_the_file)
             try:
-                await system.serve(task_status=_OnStarted(system, announce))
+                await system.serve(task_status=_OnStarted(system, announce, system_started))
             finally:
+                stop_watching.set()
                 tg.cancel_scope.cancel()
 
 
@@ -375,15 +526,31 @@ def run_blueprint(
     log_format: LogFormat | None = None,
     log_level: str = "info",
     components: Sequence[str] | None = None,
+    watch: bool = False,
 ) -> int:
-    """``autocoder run``: serve the blueprint (or only ``components`` of it) until signalled;
-    the process exit code."""
+    """``autocoder run``: serve the blueprint (or only ``components`` of it) until signalled,
+    reloading it on SIGHUP (and with ``watch`` when the file changes); the exit code."""
     from autocoder.blueprint.loader import load_blueprint
 
     configure_logging(log_format, log_level)
-    system = System.from_loaded(load_blueprint(Path(path)), only=components)
+
+    def read() -> LoadedBlueprint:
+        loaded = load_blueprint(path)  # FILE in problems as the command line gave it
+        return restrict(loaded, components) if components is not None else loaded
+
+    system = System.from_loaded(read())
+    # Until the system serves and takes SIGHUP over, one would end the process.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        anyio.run(serve_until_signalled, system, backend_options=backend_options())
+        anyio.run(
+            functools.partial(
+                serve_until_signalled,
+                system,
+                reload_from=read,
+                watch=os.fspath(path) if watch else None,
+            ),
+            backend_options=backend_options(),
+        )
     except BaseException as exc:
         raise single_exception(exc)  # noqa: B904 - keeps its own __cause__
     return 0

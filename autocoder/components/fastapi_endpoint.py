@@ -112,6 +112,7 @@ class FastAPIEndpoint(ServedComponent):
     description: ClassVar[str] = (
         "HTTP API (FastAPI on uvicorn): REST routes for every collection of its bound stores."
     )
+    describes_receivers: ClassVar[bool] = True
 
     def __init__(self, name: str, config: Any = None, **kwargs: Any) -> None:
         super().__init__(name, config, **kwargs)

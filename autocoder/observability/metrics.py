@@ -121,6 +121,13 @@ class SystemMetrics:
             "Messages whose processing failed, given up as dead letters.",
             ("component",),
         )
+        self.reloads = Counter(
+            PREFIX + "reloads_total",
+            "Reloads of the blueprint (SIGHUP, run --watch), by result: success or failure.",
+            ("result",),
+        )
+        for result in ("success", "failure"):
+            self.reloads.labels(result)
 
         self.transport_messages = Counter(
             PREFIX + "transport_messages_total",
@@ -177,6 +184,7 @@ class SystemMetrics:
                     self.http_request_seconds,
                     self.component_restarts,
                     self.dead_letters,
+                    self.reloads,
                     self.transport_messages,
                     self.transport_redeliveries,
                     self.transport_dead_letters,

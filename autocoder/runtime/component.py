@@ -63,6 +63,10 @@ class ComposedComponent:
       the message on). Only such components get ``describe`` from an endpoint at start-up, and
       the endpoint serves the collections they name through them. Everything else is sent
       nothing by the runtime: every item it receives comes from a sender that chose to send it.
+    - ``describes_receivers``: ``True`` when ``start()`` asks the receivers of its send streams
+      that serve collections to describe them (an endpoint builds its routes from the
+      answers). A reload that adds, removes or replaces one of those replaces it too, so that
+      it starts again with what they serve now.
     - ``measures_itself``: ``True`` when ``process_item`` records its own processing time in
       ``self.meter`` (stores do, so that messages given through the Python API are measured
       too); the serving loop then does not measure the message a second time.
@@ -72,6 +76,7 @@ class ComposedComponent:
     description: ClassVar[str] = "A user-defined stream component."
     accepts_input: ClassVar[bool] = True
     serves_collections: ClassVar[bool] = False
+    describes_receivers: ClassVar[bool] = False
     measures_itself: ClassVar[bool] = False
 
     def __init__(

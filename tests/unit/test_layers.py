@@ -32,7 +32,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "components": (*BASE, "observability", "storage", "runtime", "store", "transport", "http"),
     "blueprint": (*BASE, "observability", "runtime"),
 }
-COMPOSITION = ("system", "migrate", "workers", "cli", "__main__", "")
+COMPOSITION = ("system", "reload", "migrate", "workers", "cli", "__main__", "")
 
 
 @dataclass(frozen=True)
