@@ -25,24 +25,30 @@ them all together, so no worker sees a signal twice.
   are stopped and the run exits 1 (``WorkerFailure``).
 - SIGINT/SIGTERM: every worker drains as one process would; exit 0 when all exited 0. A
   second signal kills the workers and exits 1 at once.
+- SIGHUP (and with ``--watch`` a change of the file): the parent reads the blueprint and
+  checks it as at start-up. One it refuses is logged (``reload_failed``, every problem as
+  ``FILE:LINE:COL``) and reaches no worker. Otherwise the parent keeps it for the workers it
+  starts from then on and sends SIGHUP to every worker that serves: each reloads it as one
+  process does, and logs and counts its own result.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import selectors
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NoReturn
 
 import anyio
@@ -59,6 +65,8 @@ from autocoder.errors import (
 from autocoder.http.served import ServedComponent
 from autocoder.http.server import bind_socket
 from autocoder.logging import LogFormat, configure_logging, mask_secrets
+from autocoder.reload import watch_file_blocking
+from autocoder.runtime.component import ComposedComponent
 from autocoder.system import (
     BannerRow,
     System,
@@ -159,9 +167,11 @@ def run_workers(
     log_format: LogFormat | None = None,
     log_level: str = "info",
     components: Sequence[str] | None = None,
+    watch: bool = False,
 ) -> int:
     """``autocoder run --workers N``: serve ``count`` workers (of ``components`` only, when
-    given) until signalled; the exit code."""
+    given) until signalled, reloading on SIGHUP (and with ``watch`` when the file changes);
+    the exit code."""
     if not hasattr(os, "fork") or not hasattr(socket, "SO_REUSEPORT"):
         raise BlueprintError(
             [
@@ -175,12 +185,18 @@ def run_workers(
             ]
         )
     configure_logging(log_format, log_level)
-    loaded = load_blueprint(Path(path))
-    if components is not None:
-        loaded = restrict(loaded, components)
-    check_workers(loaded, count)
+
+    def read() -> LoadedBlueprint:
+        loaded = load_blueprint(path)
+        if components is not None:
+            loaded = restrict(loaded, components)
+        check_workers(loaded, count)
+        return loaded
+
+    loaded = read()
     _probe_shared_ports(loaded)
-    return WorkerSupervisor(loaded, count, debug=log_level == "debug").run()
+    supervisor = WorkerSupervisor(loaded, count, debug=log_level == "debug", read=read)
+    return supervisor.run(watch=os.fspath(path) if watch else None)
 
 
 @dataclass
@@ -200,8 +216,17 @@ class Worker:
 class WorkerSupervisor:
     """Starts, watches, restarts and stops the workers of one run (see the module's doc)."""
 
-    def __init__(self, loaded: LoadedBlueprint, count: int, *, debug: bool = False) -> None:
+    def __init__(
+        self,
+        loaded: LoadedBlueprint,
+        count: int,
+        *,
+        debug: bool = False,
+        read: Callable[[], LoadedBlueprint] | None = None,
+    ) -> None:
         self.loaded = loaded
+        #: Reads the blueprint again for a reload (``None``: SIGHUP is ignored).
+        self.read = read
         self.count = count
         self.debug = debug
         self.workers: dict[int, Worker] = {}
@@ -216,8 +241,8 @@ class WorkerSupervisor:
 
     # -- the loop --------------------------------------------------------------------------
 
-    def run(self) -> int:
-        with self._signals():
+    def run(self, watch: str | None = None) -> int:
+        with self._signals(), self._watching(watch):
             for number in range(1, self.count + 1):
                 self._spawn(number)
             while self.workers or (self.restarts_due and not self.stopping):
@@ -241,7 +266,8 @@ class WorkerSupervisor:
     def _signals(self) -> Iterator[None]:
         os.set_blocking(self.wakeup_write, False)
         self.selector.register(self.wakeup_read, selectors.EVENT_READ)
-        previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+        caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        previous = {sig: signal.signal(sig, _ignore) for sig in caught}
         old_wakeup = signal.set_wakeup_fd(self.wakeup_write)
         try:
             yield
@@ -252,9 +278,50 @@ class WorkerSupervisor:
             os.close(self.wakeup_read)
             os.close(self.wakeup_write)
 
+    @contextmanager
+    def _watching(self, path: str | None) -> Iterator[None]:
+        """With ``path``: a thread that turns each change of the file into a SIGHUP."""
+        if path is None:
+            yield
+            return
+        stop = threading.Event()
+
+        def on_change() -> None:
+            with suppress(BlockingIOError):  # the pipe is full: a reload is due anyway
+                os.write(self.wakeup_write, bytes([signal.SIGHUP]))
+
+        watcher = threading.Thread(target=watch_file_blocking, args=(path, on_change, stop))
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join()
+
+    def _reload(self) -> None:
+        """SIGHUP: check the blueprint here, then have every serving worker reload it."""
+        if self.read is None or self.stopping:
+            return
+        try:
+            loaded = self.read()
+        except BlueprintError as exc:
+            log.error("reload_failed", by="SIGHUP", problems=[str(p) for p in exc.problems])
+            return
+        except AutocoderError as exc:
+            log.error("reload_failed", by="SIGHUP", error=str(exc))
+            return
+        self.loaded = loaded
+        for worker in self.workers.values():
+            if worker.ready:
+                with suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGHUP)
+        log.info("reload_forwarded", workers=sum(w.ready for w in self.workers.values()))
+
     def _on_signals(self) -> None:
         for signum in os.read(self.wakeup_read, 64):
-            if not self.stopping:
+            if signum == signal.SIGHUP:
+                self._reload()
+            elif not self.stopping:
                 log.info("shutdown_requested", signal=signal.Signals(signum).name)
                 self._stop_all()
             else:
@@ -285,7 +352,9 @@ class WorkerSupervisor:
             os.close(status_read)
             os.close(lifeline_write)
             self._parent_fds_closed()
-            _worker_main(self.loaded, number, status_write, lifeline_read, debug=self.debug)
+            _worker_main(
+                self.loaded, number, status_write, lifeline_read, debug=self.debug, read=self.read
+            )
         os.close(status_write)
         os.close(lifeline_read)
         worker = Worker(number, pid, status_read, lifeline_write)
@@ -297,6 +366,8 @@ class WorkerSupervisor:
         """In a new worker: close what belongs to the parent (its siblings' pipes above all:
         a sibling holding another's lifeline would keep it from ever seeing it closed)."""
         signal.set_wakeup_fd(-1)
+        # SIGHUP is ignored until the worker serves, when its reload takes it over.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         self.selector.close()
@@ -421,7 +492,13 @@ def _kill(pid: int) -> None:
 
 
 def _worker_main(
-    loaded: LoadedBlueprint, number: int, status: int, lifeline: int, *, debug: bool
+    loaded: LoadedBlueprint,
+    number: int,
+    status: int,
+    lifeline: int,
+    *,
+    debug: bool,
+    read: Callable[[], LoadedBlueprint] | None = None,
 ) -> NoReturn:
     """The body of worker ``number`` after the fork: serve, then leave with ``os._exit``
     (nothing of the parent's, no atexit hook or buffered output, runs twice)."""
@@ -430,9 +507,9 @@ def _worker_main(
         os.setpgid(0, 0)
         structlog.contextvars.bind_contextvars(worker=number, pid=os.getpid())
         system = System.from_loaded(for_worker(loaded, number))
+        system.prepare = _share_port
         for component in system.components.values():
-            if isinstance(component, ServedComponent) and not component.port_per_worker:
-                component.reuse_port = True
+            _share_port(component)
 
         def announce(system: System) -> None:
             _tell(status, {"ready": banner_rows(system)})
@@ -440,11 +517,18 @@ def _worker_main(
         async def lifeline_closed() -> None:
             await anyio.wait_readable(lifeline)
 
+        def read_again() -> LoadedBlueprint:
+            assert read is not None
+            return for_worker(read(), number)
+
         anyio.run(
-            serve_until_signalled,
-            system,
-            announce,
-            lifeline_closed,
+            functools.partial(
+                serve_until_signalled,
+                system,
+                announce,
+                lifeline_closed,
+                reload_from=read_again if read is not None else None,
+            ),
             backend_options=backend_options(),
         )
         code = 0
@@ -457,6 +541,12 @@ def _worker_main(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _share_port(component: ComposedComponent) -> None:
+    """In a worker: an endpoint listens beside the other workers' (``SO_REUSEPORT``)."""
+    if isinstance(component, ServedComponent) and not component.port_per_worker:
+        component.reuse_port = True
 
 
 def _tell(fd: int, message: dict[str, Any]) -> None:
