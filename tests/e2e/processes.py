@@ -66,6 +66,22 @@ class Run:
         self.events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
         return self.code
 
+    def events_so_far(self) -> list[dict[str, Any]]:
+        """The JSON log lines written so far (while it runs)."""
+        lines = (self.logs / "stderr").read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{") and line.endswith("}")]
+
+    def wait_for(self, event: str, count: int = 1, seconds: float = 60) -> list[dict[str, Any]]:
+        """The first ``count`` log lines of ``event``, once there are that many."""
+        deadline = time.monotonic() + seconds
+        while True:
+            found = [line for line in self.events_so_far() if line.get("event") == event]
+            if len(found) >= count:
+                return found[:count]
+            assert self.process.poll() is None, (self.logs / "stderr").read_text()
+            assert time.monotonic() < deadline, f"no {count}x {event} within {seconds}s"
+            time.sleep(0.05)
+
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()

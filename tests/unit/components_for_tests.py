@@ -113,3 +113,13 @@ class Anything(ComposedComponent):
 
     class Config(ComponentConfig):
         value: Any = None
+
+
+class Forwarder(ComposedComponent):
+    """Sends each item it receives on its ``out`` stream and replies with the answer."""
+
+    class Config(ComponentConfig):
+        note: str = ""
+
+    async def process_item(self, item: Any) -> dict[str, Any]:
+        return await self.request("out", item)

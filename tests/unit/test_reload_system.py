@@ -1,0 +1,68 @@
+"""``System.reload`` in one process: kept components keep their state, nothing half-applies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from autocoder.blueprint.loader import load_blueprint_text
+from autocoder.errors import StartupError
+from autocoder.system import System
+from tests.unit.components_for_tests import FailsAtSetup, Forwarder, type_name
+
+pytestmark = pytest.mark.anyio
+
+
+def blueprint(note: str = "", extra: str = "") -> str:
+    return f"""\
+system:
+  name: reloading
+  components:
+    - {{name: store, type: Store, config: {{storage_type: memory}}}}
+    - {{name: fwd, type: "{type_name(Forwarder)}", config: {{note: "{note}"}}}}
+{extra}  bindings:
+    - {{from_component: fwd, to_component: store, stream_name: out}}
+"""
+
+
+async def create(system: System, title: str) -> dict[str, Any]:
+    item = {"action": "create", "collection": "tasks", "data": {"title": title}}
+    return await system.components["fwd"].process_item(item) or {}
+
+
+async def titles(system: System) -> list[str]:
+    reply = await system.components["fwd"].process_item({"action": "list", "collection": "tasks"})
+    assert reply is not None and reply["status"] == "success", reply
+    return sorted(record["title"] for record in reply["data"])
+
+
+async def test_a_replaced_sender_reaches_the_kept_store_and_its_records() -> None:
+    async with System.from_text(blueprint()) as system:
+        store, fwd = system.components["store"], system.components["fwd"]
+        assert (await create(system, "before"))["status"] == "success"
+
+        plan = await system.reload(load_blueprint_text(blueprint(note="new"), "bp.yaml"))
+
+        assert (plan.changed, plan.kept) == (("fwd",), ("store",))
+        assert system.components["store"] is store
+        assert system.components["fwd"] is not fwd
+        assert (await create(system, "after"))["status"] == "success"
+        assert await titles(system) == ["after", "before"]
+        assert not fwd.is_set_up  # drained and cleaned up
+
+
+async def test_a_component_that_cannot_set_up_leaves_the_system_as_it_was() -> None:
+    failing = f'    - {{name: moon, type: "{type_name(FailsAtSetup)}"}}\n'
+    async with System.from_text(blueprint()) as system:
+        before = dict(system.components)
+        assert (await create(system, "kept"))["status"] == "success"
+
+        with pytest.raises(StartupError, match=r"moon .*cannot reach the moon"):
+            await system.reload(load_blueprint_text(blueprint("new", failing), "bp.yaml"))
+
+        assert system.components == before
+        assert await titles(system) == ["kept"]
+        # The blueprint it runs is still the first one: reloading it changes nothing.
+        plan = await system.reload(load_blueprint_text(blueprint(), "bp.yaml"))
+        assert (plan.added, plan.changed, plan.removed) == ((), (), ())
