@@ -160,6 +160,10 @@ async def accepts_connections(url: str) -> bool:
             await client.get("/health")
     except httpx.ConnectError:
         return False
+    except httpx.RemoteProtocolError:
+        # Accepted just as the server stopped listening, then closed unanswered: the server
+        # closes the connections that have no request yet once it has closed its socket.
+        return False
     return True
 
 
