@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.processes import start
+from tests.e2e.processes import REPO, start
+from tests.e2e.test_workers import two_free_ports_in_a_row, workers_of
 from tests.http.support import free_port
 
 # Every process runs on each event loop of the tests (see tests/conftest.py).
@@ -285,3 +286,43 @@ system:
     finally:
         done.set()
         run.kill()
+
+
+def test_sighup_to_the_parent_of_workers_reloads_each_worker(tmp_path: Path) -> None:
+    api, second, metrics = free_port(), free_port(), two_free_ports_in_a_row()
+    path = tmp_path / "default.yaml"
+    default = (REPO / "blueprints" / "default.yaml").read_text()
+    path.write_text(default)
+    run = start(path, tmp_path, api, "--workers", "2", env={"METRICS_PORT": str(metrics)})
+    try:
+        run.ready()
+        pids = workers_of(run)
+        assert httpx.post(f"{run.api}/tasks", json={"title": "shared"}).status_code == 201
+
+        second_api = f"""
+    - name: second_api
+      type: FastAPIEndpoint
+      config: {{port: {second}}}
+  bindings:
+    - {{from_component: second_api, to_component: store, stream_name: input}}"""
+        path.write_text(default.replace("\n  bindings:", second_api))
+        run.process.send_signal(signal.SIGHUP)
+        reloaded = run.wait_for("reloaded", count=2)
+
+        assert {e["pid"] for e in reloaded} == pids
+        assert all(e["added"] == ["second_api"] for e in reloaded)
+        listed = httpx.get(f"http://127.0.0.1:{second}/tasks", timeout=10)
+        assert [r["title"] for r in listed.json()["data"]] == ["shared"]
+
+        # The parent refuses a broken file itself: no worker hears of it.
+        path.write_text(default.replace('"Store"', '"Stoer"'))
+        run.process.send_signal(signal.SIGHUP)
+        [failed] = run.wait_for("reload_failed")
+        assert "pid" not in failed
+        [problem] = failed["problems"]
+        line = next(n for n, text in enumerate(default.splitlines(), 1) if '"Store"' in text)
+        assert problem.startswith(f"{path}:{line}:")
+        assert run.stop() == 0, run.err[-3000:]
+    finally:
+        run.kill()
+    assert len([e for e in run.events if e.get("event") == "reloaded"]) == 2
