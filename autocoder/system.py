@@ -434,6 +434,8 @@ async def reload_logged(system: System, read: ReadBlueprint, by: str) -> bool:
         log.error("reload_failed", by=by, problems=[str(p) for p in exc.problems])
     except (ReloadRefused, UsageError, StartupError) as exc:
         log.error("reload_failed", by=by, error=str(exc))
+    except Exception as exc:  # a bug: say so, and keep serving
+        log.error("reload_failed", by=by, error=f"internal error: {exc!r}", exc_info=exc)
     else:
         system.metrics.reloads.labels("success").inc()
         log.info(

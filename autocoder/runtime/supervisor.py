@@ -165,6 +165,8 @@ class Supervisor:
         """Drain ``components`` as shutdown drains (their senders must have closed, or be
         among them), clean them up and take them out of the system."""
         async with self._changing:
+            if not self.running:  # the shutdown got here first: it drains them with the rest
+                return
             await self._remove(components)
             leaving = set(components)
             self.components = [c for c in self.components if c not in leaving]

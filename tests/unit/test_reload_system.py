@@ -1,13 +1,18 @@
-"""``System.reload`` in one process: kept components keep their state, nothing half-applies."""
+"""``System.reload`` in one process: kept components keep their state, nothing half-applies;
+and the wiring under it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from autocoder.blueprint.loader import load_blueprint_text
+from autocoder.blueprint.model import Binding
 from autocoder.errors import StartupError
+from autocoder.runtime.wiring import Inbound, SendSide, rebind, wire
 from autocoder.system import System
 from tests.unit.components_for_tests import FailsAtSetup, Forwarder, type_name
 
@@ -66,3 +71,42 @@ async def test_a_component_that_cannot_set_up_leaves_the_system_as_it_was() -> N
         # The blueprint it runs is still the first one: reloading it changes nothing.
         plan = await system.reload(load_blueprint_text(blueprint(), "bp.yaml"))
         assert (plan.added, plan.changed, plan.removed) == ((), (), ())
+
+
+class _Wired:
+    """The least a component is to wiring."""
+
+    serves_collections = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.type_name = "Test"
+        self.receive_streams: dict[str, Inbound] = {}
+        self.send_streams: dict[str, SendSide] = {}
+
+
+async def test_a_send_caught_by_a_rebind_goes_to_the_receivers_new_stream() -> None:
+    sender, old, new = _Wired("sender"), _Wired("receiver"), _Wired("receiver")
+    binding = Binding(from_component="sender", to_component="receiver", stream_name="in")
+    wire({"sender": sender, "receiver": old}, [binding])
+    wire({"sender": sender, "receiver": new}, [binding], senders=())
+    outbound = sender.send_streams["in"]
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(outbound.send, "on its way")
+            await anyio.lowlevel.checkpoint()  # the send has begun, and waits its turn
+            for stream in rebind({"sender": sender, "receiver": new}, [binding], ["sender"]):
+                stream.close()
+        delivered = [
+            inbound.stream.receive_nowait().message
+            for inbound in (old.receive_streams["in"], new.receive_streams["in"])
+            if inbound.buffer_used()
+        ]
+        assert delivered == ["on its way"]
+    finally:
+        for component in (sender, old, new):
+            for side in component.send_streams.values():
+                await side.aclose()
+            for inbound in component.receive_streams.values():
+                inbound.close_joining()
+                await inbound.stream.aclose()
