@@ -6,10 +6,19 @@ coroutine never awaited, a callback scheduled from another thread or a resource 
 is reported (warnings are errors, see pyproject.toml). An ``autocoder`` process a test starts
 runs on the same loop as the test (``AUTOCODER_EVENT_LOOP``, ``PYTHONASYNCIODEBUG``); tests
 that only start processes ask for ``anyio_backend`` to run on both.
+
+A test marked ``processes`` is one whose body only drives processes (``autocoder`` commands,
+workers, replicas) through their ports, files and exit codes: the test process's own loop
+runs nothing of autocoder's there, so running the body twice would only run the processes
+twice. It runs once, on one of the two loops, and its processes on that loop: the loop is
+chosen from the test's name (a checksum, so it is the same on every run and machine and the
+marked tests share the two loops about evenly). Its test id names the loop, as for any test.
+``tests/README.md`` says more.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +31,35 @@ ASYNC_BACKENDS = [
     pytest.param(("asyncio", {"debug": True}), id="asyncio"),
     pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "processes: the test only drives processes, so it runs on one event loop, chosen by its "
+        "name, not on both (tests/conftest.py)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give a ``processes`` test the one loop its name picks.
+
+    Runs before pytest's own parametrization, which then takes the loop as the test's own
+    ``anyio_backend`` parameter instead of the fixture's two.
+    """
+    definition = metafunc.definition
+    if definition.get_closest_marker("processes") is None:
+        return
+    if "anyio_backend" not in metafunc.fixturenames:
+        raise pytest.UsageError(
+            f"{definition.nodeid} is marked 'processes' but does not use anyio_backend, "
+            "so it runs once already: drop the marker"
+        )
+    chosen = ASYNC_BACKENDS[zlib.crc32(definition.nodeid.encode()) % len(ASYNC_BACKENDS)]
+    definition.add_marker(
+        pytest.mark.parametrize("anyio_backend", [chosen.values[0]], ids=[chosen.id])
+    )
 
 
 @pytest.fixture(scope="module", params=ASYNC_BACKENDS)

@@ -25,8 +25,9 @@ import pytest
 from tests.e2e.processes import REPO, Run, start
 from tests.http.support import free_port
 
-# Every process runs on each event loop of the tests (see tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("anyio_backend")
+# Each test only drives `autocoder run --workers` processes: it runs once, its processes on the
+# loop its name picks (see tests/conftest.py); tests/e2e/test_run.py runs one process on both.
+pytestmark = [pytest.mark.usefixtures("anyio_backend"), pytest.mark.processes]
 
 BLUEPRINTS = REPO / "blueprints"
 BANNER = re.compile(r"is up \(\d+ workers, pids ([\d, ]+)\)")

@@ -31,8 +31,9 @@ from tests.conformance.backends import (
 )
 from tests.http.support import free_port
 
-# Every process runs on each event loop of the tests (see tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("anyio_backend")
+# Each test only drives `autocoder run` processes: it runs once, its processes on the loop its
+# name picks (see tests/conftest.py).
+pytestmark = [pytest.mark.usefixtures("anyio_backend"), pytest.mark.processes]
 
 REPO = Path(__file__).resolve().parents[2]
 BLUEPRINTS = REPO / "blueprints"

@@ -48,6 +48,9 @@ system:
 """
 
 
+# The system is an `autocoder run` process reached over HTTP: run once, the process on the loop
+# its name picks (tests/conftest.py). The two tests below run the system in this process, on both.
+@pytest.mark.processes
 async def test_an_outage_makes_the_api_not_ready_and_unavailable_then_it_resumes(
     tmp_path: Path, nats_url: str, system_name: str
 ) -> None:

@@ -114,6 +114,8 @@ SLOW = {
 }
 
 
+# Three `autocoder migrate` processes: run once, on the loop its name picks (tests/conftest.py).
+@pytest.mark.processes
 async def test_processes_started_at_once_apply_each_migration_once(fresh: Fresh, cwd: Path) -> None:
     config = v5_config(fresh, ["tasks", "users", "notes"], [SLOW, *ALL])
     path = write_blueprint(cwd / "bp.yaml", config)

@@ -15,7 +15,9 @@ import pytest
 from tests.v5.conftest import fresh_database
 from tests.v5.proxy import free_port
 
-pytestmark = pytest.mark.anyio
+# The test only drives an `autocoder run` process over HTTP: it runs once, the process on the
+# loop its name picks (see tests/conftest.py).
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 MULTI = Path(__file__).resolve().parents[2] / "blueprints" / "multi_store.yaml"
 

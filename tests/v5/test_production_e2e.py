@@ -20,7 +20,9 @@ import pytest
 from tests.v5.conftest import fresh_database
 from tests.v5.proxy import free_port
 
-pytestmark = pytest.mark.anyio
+# Each test only drives `autocoder run` processes over HTTP: it runs once, its processes on the
+# loop its name picks (see tests/conftest.py).
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 PRODUCTION = Path(__file__).resolve().parents[2] / "blueprints" / "production.yaml"
 

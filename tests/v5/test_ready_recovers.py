@@ -26,7 +26,9 @@ import pytest
 from tests.v5.conftest import fresh_database
 from tests.v5.proxy import TcpProxy, free_port
 
-pytestmark = pytest.mark.anyio
+# The test drives an `autocoder run` process and a relay: it runs once, the process on the loop
+# its name picks (see tests/conftest.py).
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 MULTI = Path(__file__).resolve().parents[2] / "blueprints" / "multi_store.yaml"
 BOUND = 30.0  # seconds any state may take to show (a bound against hangs, not a timing claim)
