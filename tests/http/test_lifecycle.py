@@ -93,7 +93,9 @@ async def test_a_store_that_cannot_describe_itself_stops_start_up() -> None:
         async def process_item(self, item: object) -> object:
             return {"status": "error", "message": "database is down", "error_type": "unavailable"}
 
-    api = FastAPIEndpoint("api", {"port": 0})
+    # `unavailable` is asked again until the request timeout has passed: a short one keeps the
+    # test fast.
+    api = FastAPIEndpoint("api", {"port": 0, "request_timeout": 0.5})
     system = System("t", [api, Broken("store")], to_store("store"))
 
     with pytest.raises(StartupError) as caught:

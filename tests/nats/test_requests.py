@@ -85,7 +85,7 @@ async def test_a_late_reply_is_a_timeout_and_a_nats_binding_works_within_one_pro
     tmp_path: Path, nats_url: str, system_name: str
 ) -> None:
     output = tmp_path / "slow.jsonl"
-    text = CALLER.format(system=system_name, url=nats_url, output=output, delay=2)
+    text = CALLER.format(system=system_name, url=nats_url, output=output, delay=0.8)
     async with System.from_loaded(load_blueprint_text(dedent(text))) as system:
         caller = system.components["caller"]
         reply = await caller.request("input", {"n": 1}, 0.3)
