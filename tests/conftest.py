@@ -26,6 +26,7 @@ import pytest
 import structlog
 
 from autocoder.system import EVENT_LOOP_VARIABLE
+from tests.spare_databases import drop_spares
 
 ASYNC_BACKENDS = [
     pytest.param(("asyncio", {"debug": True}), id="asyncio"),
@@ -39,6 +40,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "processes: the test only drives processes, so it runs on one event loop, chosen by its "
         "name, not on both (tests/conftest.py)",
     )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_spares()  # the PostgreSQL databases kept for reuse (tests/spare_databases.py)
 
 
 @pytest.hookimpl(tryfirst=True)
