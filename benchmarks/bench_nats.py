@@ -44,6 +44,7 @@ DURATION = 3.0
 ROUNDS = 3
 RECORDS = 1000
 MESSAGES = 6000
+CONSUMED_WITHIN_SECONDS = 120.0
 
 
 class Sink(ComposedComponent):
@@ -218,7 +219,9 @@ async def raw_consumer(stream: str, consumer: str) -> None:
     while True:
         try:
             batch = await subscription.fetch(128, timeout=1)
-        except nats.errors.TimeoutError:
+        except (TimeoutError, nats.errors.Error):
+            # Nothing came within the second (nats-py raises asyncio's TimeoutError on some
+            # paths, its own on others), or a passing status from JetStream: fetch again.
             continue
         for msg in batch:
             orjson.loads(msg.data)
@@ -226,14 +229,17 @@ async def raw_consumer(stream: str, consumer: str) -> None:
 
 
 async def wait_consumed(stream: str, consumer: str) -> None:
+    """Return once ``consumer`` has nothing pending or unacknowledged (fail after a while,
+    rather than hang, when the consuming process stopped)."""
     client = await nats.connect(NATS_URL)
     js = client.jetstream()
     try:
-        while True:
-            info = await js.consumer_info(stream, consumer)
-            if not info.num_pending and not info.num_ack_pending:
-                return
-            await anyio.sleep(0.01)
+        with anyio.fail_after(CONSUMED_WITHIN_SECONDS):
+            while True:
+                info = await js.consumer_info(stream, consumer)
+                if not info.num_pending and not info.num_ack_pending:
+                    return
+                await anyio.sleep(0.01)
     finally:
         await client.close()
 
@@ -340,7 +346,7 @@ def report(title: str, raw: tuple[float, float], ours: tuple[float, float], unit
 
 def main() -> None:
     configure_logging("json", "warning")
-    print(f"NATS at {NATS_URL}; event loop: uvloop, every process")
+    print(f"NATS at {NATS_URL}; event loop: uvloop, every process", flush=True)
     request_reply()
     sends()
 
