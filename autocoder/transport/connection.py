@@ -5,15 +5,12 @@ names host:port (never the credentials of the URL). Once connected, nats-py reco
 itself for ever; meanwhile ``connected`` is false, and every request or send fails at once as
 ``unavailable`` instead of waiting in nats-py's reconnect buffer (which is turned off:
 ``pending_size=0`` makes a publish while disconnected raise). Requests in flight when the
-connection drops are answered ``unavailable`` too (``replies``), and so are publishes awaiting
-JetStream's confirmation (``inflight``). Those waits are bounded by ``asyncio.timeout`` rather
-than an anyio cancel scope: nats-py runs on asyncio only, and a cancel scope per message costs
-several times more (it looks the async library up each time).
+connection drops are answered ``unavailable`` too, and so are publishes awaiting JetStream's
+acknowledgement: the connection's ``replies`` fails them all at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import suppress
 from urllib.parse import urlsplit
@@ -55,10 +52,8 @@ class NatsLink:
         self.name = name
         self.client: Client | None = None
         self._js: JetStreamContext | None = None
-        #: The time limits (``asyncio.timeout(None)``) of the requests and publishes awaiting
-        #: the server's answer: when the connection drops they expire at once.
-        self.inflight: set[asyncio.Timeout] = set()
-        #: The replies awaited by requests; they fail at once when the connection drops.
+        #: The replies awaited by requests and publishes; they fail at once when the
+        #: connection drops.
         self.replies = Replies()
         if metrics is not None:
             metrics.transport_connected.sources.append(self._gauge)
@@ -133,9 +128,6 @@ class NatsLink:
             return  # closing
         log.warning("transport_disconnected", server=self.address)
         self.replies.lost()
-        now = asyncio.get_running_loop().time()
-        for waiting in list(self.inflight):
-            waiting.reschedule(now)
 
     async def _on_reconnected(self) -> None:
         log.info("transport_reconnected", server=self.address)

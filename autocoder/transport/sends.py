@@ -6,20 +6,26 @@ receiver acknowledged it, so the stream holds only what is still to be processed
 has a durable pull consumer on that stream (``lanes``). ``publish`` returns once JetStream
 stored the message; every publish carries a ``Nats-Msg-Id``, so a publish retried after a
 lost acknowledgement is stored once (within the stream's duplicate window).
+
+A publish is what nats-py's ``js.publish`` sends (the message with ``Nats-Msg-Id`` and
+``Nats-Expected-Stream``, awaiting JetStream's acknowledgement on a reply subject), awaited
+through the connection's ``replies`` like a request: so a publish awaiting its
+acknowledgement when the connection drops fails at once, without a time limit of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import nats.errors
 import nats.js.errors
+import orjson
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    Header,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -105,36 +111,51 @@ async def publish(
 ) -> None:
     """Store ``payload`` in ``target``'s stream, or raise ``Unavailable``; ``carried``: the
     headers of the sender's request (its id and trace)."""
-    headers = {**(carried or {}), "Nats-Msg-Id": msg_id}
+    headers = {
+        **(carried or {}),
+        Header.MSG_ID.value: msg_id,
+        Header.EXPECTED_STREAM.value: target.names.jetstream_stream,
+    }
     subject = target.names.lane_subject(lane)
     for _attempt in range(PUBLISH_ATTEMPTS):
-        if not link.connected:
+        client = link.client
+        if client is None or not client.is_connected:
             raise Unavailable(f"{_what(target)}: NATS at {link.address} is not connected")
         try:
-            async with asyncio.timeout(None) as lost:
-                link.inflight.add(lost)
-                try:
-                    await link.js.publish(
-                        subject,
-                        payload,
-                        timeout=PUBLISH_TIMEOUT_SECONDS,
-                        stream=target.names.jetstream_stream,
-                        headers=dict(headers),
-                    )
-                finally:
-                    link.inflight.discard(lost)
-            return
-        except nats.errors.TimeoutError:
-            continue  # the same message id again: stored once however often it arrives
+            answer = await link.replies.request(
+                client, subject, payload, PUBLISH_TIMEOUT_SECONDS, headers
+            )
         except nats.errors.Error as exc:
             raise translate(exc, _what(target)) from exc
-        except TimeoutError:  # ``lost``: the connection dropped
+        except TimeoutError:
+            continue  # the same message id again: stored once however often it arrives
+        except LookupError:
+            raise Unavailable(f"{_what(target)}: no JetStream stream stores {subject}") from None
+        except ConnectionError:
             raise Unavailable(
                 f"{_what(target)}: lost NATS at {link.address} before JetStream stored it"
             ) from None
+        _check_stored(answer.data, target)
+        return
     raise Unavailable(
         f"{_what(target)}: JetStream did not confirm within {PUBLISH_ATTEMPTS} attempts"
     )
+
+
+def _check_stored(answer: bytes, target: Target) -> None:
+    """Raise unless ``answer`` is JetStream's acknowledgement of a stored message
+    (``{"stream": ..., "seq": ...}``; a duplicate is one too)."""
+    try:
+        acknowledgement = orjson.loads(answer)
+    except ValueError:
+        raise Unavailable(f"{_what(target)}: JetStream answered something not JSON") from None
+    error = acknowledgement.get("error") if isinstance(acknowledgement, dict) else None
+    if error is None:
+        return
+    try:
+        nats.js.errors.APIError.from_error(error)  # raises the error's class
+    except nats.js.errors.APIError as exc:
+        raise translate(exc, _what(target)) from exc
 
 
 def _what(target: Target) -> str:

@@ -12,10 +12,15 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx
+import nats
 import pytest
+from nats.aio.msg import Msg
 
 from autocoder import System, Unavailable
 from autocoder.blueprint.loader import load_blueprint_text
+from autocoder.transport.connection import NatsLink
+from autocoder.transport.sends import Target, publish
+from autocoder.transport.subjects import BindingNames
 from tests.nats.processes import Process, free_port
 from tests.relay import Relay
 
@@ -268,3 +273,45 @@ async def test_a_request_awaiting_its_reply_when_nats_is_lost_is_unavailable_at_
         await relay.stop()
     assert replies[0]["error_type"] == "unavailable", replies
     assert "lost NATS" in str(replies[0]["message"])
+
+
+async def test_a_send_awaiting_jetstream_when_nats_is_lost_raises_unavailable_at_once(
+    nats_url: str, system_name: str
+) -> None:
+    relay = await relay_to(nats_url)
+    link = NatsLink(f"nats://127.0.0.1:{relay.port}", "test")
+    target = Target("receiver", BindingNames(system_name, "receiver", "work"), 1, "id", 5, 30.0)
+    # No stream stores this subject: a subscriber that never acknowledges stands in for a
+    # JetStream that has not answered yet.
+    silent = await nats.connect(nats_url)
+    held: list[Msg] = []
+
+    async def hold(msg: Msg) -> None:
+        held.append(msg)
+
+    await silent.subscribe(target.names.lane_subject(0), cb=hold)
+    await silent.flush()
+    failures: list[BaseException] = []
+    try:
+        await link.connect()
+
+        async def send() -> None:
+            try:
+                await publish(link, target, 0, b'{"n": 1}', "id-1")
+            except Unavailable as exc:
+                failures.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(send)
+            with anyio.fail_after(BOUND):
+                while not held:  # the publish is out, awaiting its acknowledgement
+                    await anyio.sleep(0.01)
+            await relay.stop()
+            with anyio.fail_after(2):  # not three attempts of 5 s each
+                while not failures:
+                    await anyio.sleep(0.01)
+    finally:
+        await link.close()
+        await silent.close()
+        await relay.stop()
+    assert "lost NATS" in str(failures[0]), failures
