@@ -37,6 +37,7 @@ import orjson
 from autocoder.errors import DatabaseConnectionError
 from autocoder.storage.documents.backend import SqlDocumentBackend
 from autocoder.storage.sql.dialects import quote
+from benchmarks import group_commit
 
 CALLERS = 32
 SECONDS = 0.5  # per timed run; each case pairs raw and backend runs, 7 pairs
@@ -77,7 +78,10 @@ class Side:
 
 
 async def compare(
-    raw: Callable[[int], Awaitable[Any]], ours: Callable[[int], Awaitable[Any]], rounds: int = 7
+    raw: Callable[[int], Awaitable[Any]],
+    ours: Callable[[int], Awaitable[Any]],
+    rounds: int = 7,
+    callers: int = CALLERS,
 ) -> tuple[Side, Side]:
     """Each side's median ops/s over ``rounds`` paired runs (the order swapped every round),
     and the latency of every timed call.
@@ -86,15 +90,15 @@ async def compare(
     paired runs is steadier than the best run of each side, and favours neither.
     """
     raw_side, our_side = Side(), Side()
-    await rate(raw, Side(), WARM_UP)  # untimed: pools at full size, statements prepared
-    await rate(ours, Side(), WARM_UP)
+    await rate(raw, Side(), WARM_UP, callers)  # untimed: pools full, statements prepared
+    await rate(ours, Side(), WARM_UP, callers)
     for n in range(rounds):
         if n % 2:
-            await rate(ours, our_side)
-            await rate(raw, raw_side)
+            await rate(ours, our_side, callers=callers)
+            await rate(raw, raw_side, callers=callers)
         else:
-            await rate(raw, raw_side)
-            await rate(ours, our_side)
+            await rate(raw, raw_side, callers=callers)
+            await rate(ours, our_side, callers=callers)
     return raw_side, our_side
 
 
@@ -112,14 +116,18 @@ async def compare_once(
 
 
 async def rate(
-    operation: Callable[[int], Awaitable[Any]], side: Side, ops: int | None = None
+    operation: Callable[[int], Awaitable[Any]],
+    side: Side,
+    ops: int | None = None,
+    callers: int = CALLERS,
 ) -> None:
-    """Run ``operation(i)`` from CALLERS tasks; note ops/s and each call's latency in ``side``.
+    """Run ``operation(i)`` from ``callers`` tasks; note ops/s and each call's latency in
+    ``side``.
 
     With ``ops`` given, exactly that many calls; else as many as fit in SECONDS.
     """
     counter = iter(range(ops if ops is not None else 10**9))
-    callers = min(CALLERS, ops or CALLERS)
+    callers = min(callers, ops or callers)
     done = 0
     latencies = side.latencies
     clock = time.perf_counter
@@ -352,6 +360,44 @@ def verdict(case: str, raw: Side, ours: Side) -> str:
 
 
 async def main() -> None:
+    """The storage cases, then group commit's (``benchmarks.group_commit``)."""
+    if os.environ.get("BENCH_DATABASE_PART", "all") in ("all", "storage"):
+        await storage_main()
+    if os.environ.get("BENCH_DATABASE_PART", "all") in ("all", "group-commit"):
+        await group_commit_main()
+
+
+async def group_commit_main() -> None:
+    """Print, per case, ops/s of the baseline and of the Store, their ratio, and each side's
+    p99 and maximum latency (ms)."""
+    print(
+        f"\ngroup commit: Store on its defaults (pool 4, max_batch_size 100) beside the raw "
+        f"driver (pool {group_commit.RAW_POOL}) at {CALLERS} callers, and beside the Store "
+        f"with max_batch_size 1 at 1 caller; {OS_CORES} cores"
+    )
+    print(
+        f"{'database':<11} {'case':<11} {'baseline':>10} {'store':>10} {'ratio':>6} "
+        f"{'base p99':>8} {'p99':>8} {'base max':>8} {'max':>8}  target"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        targets = dict(SERVERS, sqlite=f"sqlite:///{folder}/bench.db")
+        for dialect in ("postgresql", "mysql", "sqlite"):
+            try:
+                results = await group_commit.bench(dialect, targets[dialect], compare)
+            except DatabaseConnectionError as exc:
+                print(f"{dialect:<11} skipped: {exc}")
+                continue
+            for case, raw, ours, _ in results:
+                print(
+                    f"{dialect:<11} {case:<11} {raw.rate:>10.0f} {ours.rate:>10.0f} "
+                    f"{ours.rate / raw.rate:>6.2f} {raw.p99 * 1000:>8.1f} {ours.p99 * 1000:>8.1f} "
+                    f"{raw.max * 1000:>8.1f} {ours.max * 1000:>8.1f}  "
+                    f"{group_commit.verdict(case, raw, ours)}",
+                    flush=True,
+                )
+
+
+async def storage_main() -> None:
     """Print, per case, ops/s of the raw driver and of SqlDocumentBackend, their ratio, and
     each side's p99 and maximum latency (ms)."""
     print(f"database storage: {CALLERS} concurrent callers, pool {POOL}, {OS_CORES} cores")

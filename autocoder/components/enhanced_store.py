@@ -36,7 +36,7 @@ from autocoder.storage.tables.backend import TableBackend
 from autocoder.storage.tables.migrations import Migration, MigrationStatus, check_versions
 from autocoder.store.messages import IDENTIFIER, parse_message
 
-from .store import Store, in_memory_sqlite
+from .store import DEFAULT_MAX_BATCH_SIZE, Store, in_memory_sqlite
 
 #: The SQLite database of ``testing_mode`` when ``connection_string`` is not an sqlite:/// URL.
 IN_MEMORY_URL = "sqlite:///:memory:"
@@ -111,6 +111,12 @@ class V5EnhancedStoreConfig(ComponentConfig):
         ge=1,
         description="Changes kept per collection, at least, for watchers resuming (since).",
     )
+    max_batch_size: int = Field(
+        default=DEFAULT_MAX_BATCH_SIZE,
+        ge=1,
+        le=10000,
+        description="Writes committed together at most (group commit); 1 turns it off.",
+    )
 
     @model_validator(mode="after")
     def _database(self) -> V5EnhancedStoreConfig:
@@ -182,6 +188,7 @@ class V5EnhancedStore(Store):
             tables=schema.tables,
             migrations=schema.migrations,
             progress=self._migration_progress,
+            max_batch_size=config.max_batch_size,
         )
 
     @property

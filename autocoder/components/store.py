@@ -24,6 +24,7 @@ from autocoder.observability.perf import Meter, PerformanceMonitor
 from autocoder.runtime.component import ComponentConfig, ComposedComponent
 from autocoder.runtime.messages import Reply
 from autocoder.storage.backend import StorageBackend
+from autocoder.storage.group_commit import GroupCommit
 from autocoder.storage.memory import MemoryBackend
 from autocoder.storage.settings import DatabaseSettings
 from autocoder.storage.sql.dialects import Dialect, scheme_dialect
@@ -34,6 +35,9 @@ from autocoder.store.messages import IDENTIFIER, action_label, parse_message
 DatabaseType = Dialect
 
 SQL_BACKEND = "autocoder.storage.documents:SqlDocumentBackend"
+
+#: Writes a database store commits in one transaction at most (``max_batch_size``).
+DEFAULT_MAX_BATCH_SIZE = 100
 
 
 def database_type_of(url: str) -> DatabaseType | None:
@@ -73,6 +77,12 @@ class StoreConfig(ComponentConfig):
         default=10000,
         ge=1,
         description="Changes kept per collection, at least, for watchers resuming (since).",
+    )
+    max_batch_size: int = Field(
+        default=DEFAULT_MAX_BATCH_SIZE,
+        ge=1,
+        le=10000,
+        description="Writes committed together at most (group commit); 1 turns it off.",
     )
 
     @model_validator(mode="after")
@@ -169,6 +179,7 @@ class Store(ComposedComponent):
             pool_max_size=settings.max_size,
             pool_timeout=settings.pool_timeout,
             command_timeout=settings.command_timeout,
+            max_batch_size=config.max_batch_size,
         )
         return backend
 
@@ -258,6 +269,9 @@ class Store(ComposedComponent):
                 yield (self.name, info.name), float(counts.get(info.name, 0))
 
         metrics.watchers.sources.append(watchers)
+        commits: GroupCommit | None = getattr(self.backend, "commits", None)
+        if commits is not None:  # a database backend's single writes go through it
+            commits.observe = metrics.store_batch_size.labels(self.name).observe
         pool_stats = getattr(self.backend, "pool_stats", None)
         if callable(pool_stats):
 

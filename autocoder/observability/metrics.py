@@ -101,6 +101,12 @@ class SystemMetrics:
             "Store operations, by action and reply status.",
             ("component", "action", "status"),
         )
+        self.store_batch_size = Histogram(
+            PREFIX + "store_batch_size",
+            "Writes a database store committed in one transaction (group commit).",
+            ("component",),
+            buckets=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0),
+        )
         self.http_requests = Counter(
             PREFIX + "http_requests_total",
             "HTTP requests served, by route template and status code.",
@@ -180,6 +186,7 @@ class SystemMetrics:
                     self.message_errors,
                     self.processing_seconds,
                     self.store_operations,
+                    self.store_batch_size,
                     self.http_requests,
                     self.http_request_seconds,
                     self.component_restarts,

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from autocoder.storage.changes.change import Change
 from autocoder.storage.changes.journal import Journal
+from autocoder.storage.group_commit import Write, WriteKind
 from autocoder.storage.records import ListQuery, Operations, Record
 
 __all__ = [
@@ -102,7 +103,8 @@ class StorageBackend(ABC):
 
     #: ``memory`` or ``database``, as health reports it.
     storage_type: str = "memory"
-    #: How many operations the store should run at once (a database backend: its pool size).
+    #: How many operations the store should run at once (a database backend: its pool size,
+    #: plus the writes a batch being committed and the next one hold, with group commit).
     concurrency: int = 1
     #: Changes kept per collection, at least (the store option ``changes_retention``).
     changes_retention: int = 10000
@@ -176,11 +178,19 @@ class StorageBackend(ABC):
     # The single-operation path. Subclasses override each for speed; these defaults run
     # every operation in its own transaction.
 
+    async def commit_write(self, write: Write) -> Change:
+        """Run one write (create, update, replace, delete) in a transaction of its own and
+        return its committed change, numbered. Database backends send it through their group
+        commit (``storage.group_commit``): it may share a transaction with concurrent ones."""
+        async with self.transaction() as ops:
+            await write.apply(ops)
+        return ops.changes[-1]
+
     async def create(
         self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]
     ) -> Record:
-        async with self.transaction() as ops:
-            return await ops.create(collection, tenant, record_id, data)
+        change = await self.commit_write(Write("create", collection, tenant, record_id, data))
+        return change.record
 
     async def get(self, collection: str, tenant: str, record_id: str) -> Record | None:
         async with self.transaction() as ops:
@@ -196,16 +206,15 @@ class StorageBackend(ABC):
         merge: bool,
         expected_version: int | None,
     ) -> Record:
-        async with self.transaction() as ops:
-            return await ops.write(
-                collection, tenant, record_id, data, merge=merge, expected_version=expected_version
-            )
+        kind: WriteKind = "update" if merge else "replace"
+        write = Write(kind, collection, tenant, record_id, data, expected_version)
+        return (await self.commit_write(write)).record
 
     async def delete(
         self, collection: str, tenant: str, record_id: str, expected_version: int | None
     ) -> Record:
-        async with self.transaction() as ops:
-            return await ops.delete(collection, tenant, record_id, expected_version)
+        write = Write("delete", collection, tenant, record_id, None, expected_version)
+        return (await self.commit_write(write)).record
 
     async def list(self, collection: str, tenant: str, query: ListQuery) -> list[Record]:
         async with self.transaction() as ops:

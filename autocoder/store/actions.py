@@ -16,6 +16,7 @@ from autocoder.runtime.messages import Reply
 from autocoder.storage.backend import CollectionInfo, ListQuery, Record, StorageBackend
 from autocoder.storage.changes.change import Change
 from autocoder.storage.changes.journal import Journal
+from autocoder.storage.group_commit import Write, WriteKind
 from autocoder.store import messages as m
 
 __all__ = ["Actions", "Change", "json_copy"]
@@ -75,9 +76,39 @@ class Actions:
             query = self._list_query(message)
             records, seq = await self.backend.list_page(collection, message.tenant, query)
             return self._list_reply(message, records, seq), []
+        write = self._write_of(message)
+        if write is not None:  # through the backend's group commit, when it has one
+            change = await self.backend.commit_write(write)
+            record = change.record
+            if isinstance(message, m.Delete):
+                return {"status": "success"}, [change]
+            reply = _record_reply(record)
+            if isinstance(message, m.Create):
+                reply["id"] = record.id
+            return reply, [change]
         async with self.backend.transaction() as ops:
             reply = await self._single(ops, message)
         return reply, ops.changes
+
+    def _write_of(self, message: m.Action) -> Write | None:
+        """A create, update, replace or delete message as the write it asks for (checked)."""
+        if isinstance(message, m.Create):
+            collection = self.collection_name(message)
+            record_id, data = self._create_data(message)
+            return Write("create", collection, message.tenant, record_id, data)
+        if isinstance(message, m.Update | m.Replace):
+            collection = self.collection_name(message)
+            data = self._write_data(message.id, message.data)
+            kind: WriteKind = "update" if isinstance(message, m.Update) else "replace"
+            return Write(
+                kind, collection, message.tenant, message.id, data, message.expected_version
+            )
+        if isinstance(message, m.Delete):
+            collection = self.collection_name(message)
+            return Write(
+                "delete", collection, message.tenant, message.id, None, message.expected_version
+            )
+        return None
 
     async def _single(self, ops: Journal, message: m.Action) -> Reply:
         """One operation inside a transaction; its change is noted by ``ops``."""

@@ -16,6 +16,10 @@ may use one id), an integer ``version``, a database-generated ``seq`` giving cre
 (SQLite's rowid serves there), and the whole record in a JSON ``data`` column. Tables with one
 column per field are tested in ``tests/v5``.
 
+Every one of them runs twice: on the stores' defaults, where concurrent writes are committed
+together (group commit, ``max_batch_size`` 100), and with ``max_batch_size: 1``, every write
+in a transaction of its own (ids ending ``-unbatched``).
+
 An unreachable server skips its tests with a loud reason, except under ``CI=true``, where it
 fails them: CI must never pass by skipping the databases.
 """
@@ -25,13 +29,14 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from autocoder.components.enhanced_store import V5EnhancedStore
+from autocoder.components.store import Store
 from autocoder.errors import DatabaseConnectionError
 from autocoder.storage.sql.database import Database
 from autocoder.storage.sql.dialects import quote
@@ -40,6 +45,9 @@ POSTGRESQL_URL = os.environ.get(
     "AUTOCODER_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 MYSQL_URL = os.environ.get("AUTOCODER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+
+
+MakeConfig = Callable[[Path], contextlib.AbstractAsyncContextManager[dict[str, Any]]]
 
 
 def unique_table(prefix: str = "t") -> str:
@@ -196,14 +204,32 @@ for _make in (v5_sqlite_file, v5_postgresql, v5_mysql):
     _make.component = V5EnhancedStore  # type: ignore[attr-defined]
 
 
+def unbatched(make: MakeConfig) -> MakeConfig:
+    """``make`` with group commit turned off (``max_batch_size: 1``)."""
+
+    @contextlib.asynccontextmanager
+    async def made(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+        async with make(tmp_path) as config:
+            yield {**config, "max_batch_size": 1}
+
+    made.component = getattr(make, "component", None) or Store  # type: ignore[attr-defined]
+    return made
+
+
 def backend_params() -> list[Any]:
-    """SQLite, PostgreSQL and MariaDB under a Store and under a V5EnhancedStore, as
-    ``pytest.param``s of ``make(tmp_path)``."""
-    return [
-        pytest.param(sqlite_file, id="sqlite"),
-        pytest.param(postgresql, id="postgresql", marks=pytest.mark.postgresql),
-        pytest.param(mysql, id="mysql", marks=pytest.mark.mysql),
-        pytest.param(v5_sqlite_file, id="v5-sqlite"),
-        pytest.param(v5_postgresql, id="v5-postgresql", marks=pytest.mark.postgresql),
-        pytest.param(v5_mysql, id="v5-mysql", marks=pytest.mark.mysql),
+    """SQLite, PostgreSQL and MariaDB under a Store and under a V5EnhancedStore, each with
+    group commit on (the default) and off, as ``pytest.param``s of ``make(tmp_path)``."""
+    makers: list[tuple[MakeConfig, str, Any]] = [
+        (sqlite_file, "sqlite", ()),
+        (postgresql, "postgresql", pytest.mark.postgresql),
+        (mysql, "mysql", pytest.mark.mysql),
+        (v5_sqlite_file, "v5-sqlite", ()),
+        (v5_postgresql, "v5-postgresql", pytest.mark.postgresql),
+        (v5_mysql, "v5-mysql", pytest.mark.mysql),
     ]
+    params = [pytest.param(make, id=name, marks=marks) for make, name, marks in makers]
+    params += [
+        pytest.param(unbatched(make), id=f"{name}-unbatched", marks=marks)
+        for make, name, marks in makers
+    ]
+    return params

@@ -22,11 +22,19 @@ async def test_pool_max_size_bounds_the_pool_and_the_store_concurrency(tmp_path:
     store = Store("store", config)
     await store.setup()
     try:
-        assert store.concurrency == 2
+        # One operation per connection, and the writes of a batch being committed and of
+        # the next one (group commit, max_batch_size 100).
+        assert store.concurrency == 2 + 2 * 100
         reply = await store.process_item({"action": "create", "data": {"x": 1}})
         assert reply["status"] == "success"
     finally:
         await store.cleanup()
+    unbatched = Store("store", {**config, "max_batch_size": 1})
+    await unbatched.setup()
+    try:
+        assert unbatched.concurrency == 2
+    finally:
+        await unbatched.cleanup()
 
 
 @pytest.mark.parametrize(

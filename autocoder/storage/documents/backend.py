@@ -19,6 +19,7 @@ from autocoder.storage.backend import (
 from autocoder.storage.changes import history
 from autocoder.storage.changes.change import Change
 from autocoder.storage.changes.journal import Journal
+from autocoder.storage.documents.batched import write_batch
 from autocoder.storage.documents.operations import (
     DocumentOps,
     DocumentTable,
@@ -35,6 +36,7 @@ from autocoder.storage.documents.statements import (
     create_counters,
     create_table,
 )
+from autocoder.storage.group_commit import GroupCommit, Write, commit_together, writers
 from autocoder.storage.sql.database import Connection, Database
 from autocoder.storage.sql.dialects import check_identifier, quote
 from autocoder.storage.sql.snapshot import snapshot
@@ -50,6 +52,7 @@ class SqlDocumentBackend(StorageBackend):
     """Records as rows of one table, in PostgreSQL, MySQL/MariaDB or SQLite."""
 
     storage_type = "database"
+    commits: GroupCommit
 
     def __init__(
         self,
@@ -61,6 +64,7 @@ class SqlDocumentBackend(StorageBackend):
         pool_max_size: int = 4,
         pool_timeout: float = 5.0,
         command_timeout: float | None = 30.0,
+        max_batch_size: int = 1,
     ) -> None:
         super().__init__()
         try:
@@ -76,8 +80,14 @@ class SqlDocumentBackend(StorageBackend):
             command_timeout=command_timeout,
         )
         self.dialect = self.db.dialect
-        #: How many operations the Store may run at once: one per pooled connection.
-        self.concurrency = pool_max_size
+        self.commits = GroupCommit(
+            run_one=self._write_alone,
+            run_batch=self._write_together,
+            max_batch_size=max_batch_size,
+        )
+        #: How many operations the Store may run at once: one per pooled connection, and
+        #: the writes group commit gathers.
+        self.concurrency = writers(pool_max_size, max_batch_size)
         self.mariadb = False
         self._sql = DocumentSql(self.dialect, self.table_name)
         self.statements = self._sql.statements()
@@ -262,6 +272,26 @@ class SqlDocumentBackend(StorageBackend):
     async def get(self, collection: str, tenant: str, record_id: str) -> Record | None:
         record: Record | None = await self._run("get", collection, tenant, record_id)
         return record
+
+    async def commit_write(self, write: Write) -> Change:
+        return await self.commits.submit(write)
+
+    async def _write_alone(self, write: Write) -> Change:
+        # One write, none other waiting: a transaction of its own, as without group commit.
+        return await super().commit_write(write)
+
+    async def _write_together(self, writes: builtins.list[Write]) -> None:
+        changes = await commit_together(
+            self.db,
+            self._ops_on,
+            writes,
+            fast=write_batch,
+            before_commit=history.record_changes,
+        )
+        self.committed(changes)
+
+    def _ops_on(self, conn: Connection) -> DocumentOps:
+        return self._ops_class(self.table, conn)
 
     async def list(self, collection: str, tenant: str, query: ListQuery) -> list[Record]:
         records: list[Record] = await self._run("list", collection, tenant, query)

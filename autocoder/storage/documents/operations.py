@@ -76,7 +76,7 @@ class DocumentOps:
         self.conn = conn
         self._check = table.check
 
-    async def _missing_or_conflict(
+    async def missing_or_conflict(
         self, action: str, tenant: str, record_id: str, expected: int | None
     ) -> StoreError | NotFound:
         current = None if expected is None else await self._version(tenant, record_id)
@@ -177,7 +177,7 @@ class PostgresOps(DocumentOps):
             if version is not None:
                 return Record(record_id, dict(data), version)
         action = "update" if merge else "replace"
-        raise await self._missing_or_conflict(action, tenant, record_id, expected_version)
+        raise await self.missing_or_conflict(action, tenant, record_id, expected_version)
 
     async def delete(
         self, collection: str, tenant: str, record_id: str, expected_version: int | None
@@ -185,7 +185,7 @@ class PostgresOps(DocumentOps):
         self._check(collection)
         row = await self.conn.fetch_one(self.sql.delete, (tenant, record_id, expected_version))
         if row is None:
-            raise await self._missing_or_conflict("delete", tenant, record_id, expected_version)
+            raise await self.missing_or_conflict("delete", tenant, record_id, expected_version)
         return Record(record_id, orjson.loads(row[0]), row[1])
 
 
@@ -334,7 +334,7 @@ class SqliteOps(CompareAndSetOps):
         self._check(collection)
         if merge:  # read, merge and write back in one call into the connection's thread
             result = await self.conn.in_thread(
-                _merge, self.sql, tenant, record_id, data, expected_version
+                sqlite_merge, self.sql, tenant, record_id, data, expected_version
             )
             if isinstance(result, Record):
                 return result
@@ -348,7 +348,7 @@ class SqliteOps(CompareAndSetOps):
         )
         if rows:
             return Record(record_id, dict(data), rows[0][0])
-        raise await self._missing_or_conflict("replace", tenant, record_id, expected_version)
+        raise await self.missing_or_conflict("replace", tenant, record_id, expected_version)
 
     async def delete(
         self, collection: str, tenant: str, record_id: str, expected_version: int | None
@@ -357,10 +357,10 @@ class SqliteOps(CompareAndSetOps):
         rows = await self._rows(self.sql.delete, (tenant, record_id, expected_version))
         if rows:
             return Record(record_id, orjson.loads(rows[0][0]), rows[0][1])
-        raise await self._missing_or_conflict("delete", tenant, record_id, expected_version)
+        raise await self.missing_or_conflict("delete", tenant, record_id, expected_version)
 
 
-def _merge(
+def sqlite_merge(
     connection: sqlite3.Connection,
     sql: Statements,
     tenant: str,

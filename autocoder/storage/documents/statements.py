@@ -163,6 +163,21 @@ class DocumentSql:
                 "AND ($3::bigint IS NULL OR version = $3) RETURNING data, version",
                 bulk="",  # binary COPY (asyncpg copy_records_to_table), no statement
                 reserve=f"SELECT nextval('{seq}') FROM generate_series(1, $1)",
+                insert_many=f"INSERT INTO {t} (tenant, id, data, version, seq) "
+                "SELECT v.tenant, v.id, v.data::jsonb, 1, v.seq FROM unnest($1::text[], "
+                "$2::text[], $3::text[], $4::bigint[]) AS v(tenant, id, data, seq) "
+                "ON CONFLICT (tenant, id) DO NOTHING RETURNING tenant, id",
+                write_many=f"UPDATE {t} AS t SET data = CASE WHEN v.merge "
+                "THEN t.data || v.data::jsonb ELSE v.data::jsonb END, "
+                "version = t.version + 1, updated_at = now() FROM unnest($1::text[], "
+                "$2::text[], $3::text[], $4::bigint[], $5::bool[]) "
+                "AS v(tenant, id, data, expected, merge) WHERE t.tenant = v.tenant "
+                "AND t.id = v.id AND (v.expected IS NULL OR t.version = v.expected) "
+                "RETURNING t.tenant, t.id, t.data, t.version",
+                delete_many=f"DELETE FROM {t} AS t USING unnest($1::text[], $2::text[], "
+                "$3::bigint[]) AS v(tenant, id, expected) WHERE t.tenant = v.tenant "
+                "AND t.id = v.id AND (v.expected IS NULL OR t.version = v.expected) "
+                "RETURNING t.tenant, t.id, t.data, t.version",
             )
         if d == "mysql":
             return Statements(
@@ -227,6 +242,9 @@ class Statements:
     reserve: str
     get_for_update: str = ""  # MySQL: the compare-and-set read
     counter_row: str = ""  # MySQL: this table's row of autocoder_id_counters
+    insert_many: str = ""  # PostgreSQL: the creates of a group-commit batch (unnest)
+    write_many: str = ""  # PostgreSQL: its updates and replaces
+    delete_many: str = ""  # PostgreSQL: its deletes
 
 
 def json_kind(value: Any) -> str:

@@ -114,7 +114,7 @@ class Connection:
     ``?``); rows are the driver's (indexable by position).
     """
 
-    __slots__ = ("_db", "_driver", "broken", "raw", "shared")
+    __slots__ = ("_db", "_driver", "broken", "failures", "raw", "shared")
 
     def __init__(self, db: Database, raw: Any, *, shared: bool = False) -> None:
         self._db = db
@@ -123,6 +123,10 @@ class Connection:
         self.shared = shared
         #: Set when the connection's state is unknown: ``release`` closes it instead.
         self.broken = False
+        #: Statements on this connection that raised: a caller running several writes in one
+        #: transaction tells by it whether a failing write left the transaction as it was
+        #: (nothing raised in the database) or needs it rolled back (PostgreSQL aborts it).
+        self.failures = 0
 
     @property
     def dialect(self) -> Dialect:
@@ -197,10 +201,12 @@ class Connection:
                     raise statement_timed_out(db.host_port, watchdog.limit) from None
                 watchdog.end(ticket)
         except StoreError as exc:
+            self.failures += 1
             if span is not None:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             raise
         except Exception as exc:
+            self.failures += 1
             lost = self._driver.is_lost(self.raw)
             if lost:
                 self.broken = True
@@ -441,9 +447,10 @@ class Database:
         when the block only runs plain statements (spares PostgreSQL a reset round trip)."""
         return _Lease(self, transaction=False, reset=reset)
 
-    def transaction(self) -> _Lease:
-        """``async with db.transaction() as conn``: committed on exit, rolled back on error."""
-        return _Lease(self, transaction=True, reset=True)
+    def transaction(self, *, reset: bool = True) -> _Lease:
+        """``async with db.transaction() as conn``: committed on exit, rolled back on error.
+        ``reset=False`` when the block only runs plain statements (as ``connection``)."""
+        return _Lease(self, transaction=True, reset=reset)
 
     def error(self, exc: BaseException, *, connection_lost: bool = False) -> StoreError:
         """``exc`` as an ``autocoder.errors`` class; an outage also marks ``connected`` False."""

@@ -33,7 +33,9 @@ from autocoder.storage.backend import (
     StorageBackend,
 )
 from autocoder.storage.changes import history
+from autocoder.storage.changes.change import Change
 from autocoder.storage.changes.journal import Journal
+from autocoder.storage.group_commit import GroupCommit, Write, commit_together, writers
 from autocoder.storage.settings import DatabaseSettings
 from autocoder.storage.sql.database import Connection
 from autocoder.storage.sql.snapshot import snapshot
@@ -50,6 +52,7 @@ class TableBackend(StorageBackend):
     """The tables of ``schema.tables`` in one database, served as collections."""
 
     storage_type = "database"
+    commits: GroupCommit
 
     def __init__(
         self,
@@ -59,6 +62,7 @@ class TableBackend(StorageBackend):
         migrations: Sequence[Migration] = (),
         apply_migrations: bool = True,
         progress: Progress | None = None,
+        max_batch_size: int = 1,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -70,8 +74,14 @@ class TableBackend(StorageBackend):
         self.progress = progress
         self.schemas: dict[str, TableSchema] = {}
         self.applied_versions: list[str] = []
-        #: Workers the store runs: one per pooled connection.
-        self.concurrency = self.database.max_size
+        self.commits = GroupCommit(
+            run_one=self._write_alone,
+            run_batch=self._write_together,
+            max_batch_size=max_batch_size,
+        )
+        #: Workers the store runs: one per pooled connection, and the writes group commit
+        #: gathers.
+        self.concurrency = writers(self.database.max_size, max_batch_size)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -180,6 +190,19 @@ class TableBackend(StorageBackend):
             yield journal
             await history.record_changes(conn, journal.changes)  # just before COMMIT
         self.committed(journal.changes)
+
+    async def commit_write(self, write: Write) -> Change:
+        return await self.commits.submit(write)
+
+    async def _write_alone(self, write: Write) -> Change:
+        # One write, none other waiting: a transaction of its own, as without group commit.
+        return await super().commit_write(write)
+
+    async def _write_together(self, writes: list[Write]) -> None:
+        changes = await commit_together(
+            self.database, self._ops, writes, before_commit=history.record_changes
+        )
+        self.committed(changes)
 
     async def get(self, collection: str, tenant: str, record_id: str) -> Any:
         async with self.database.connection(reset=False) as conn:

@@ -1,0 +1,313 @@
+"""Several writes of a document table at once: the fast path of a group-commit batch.
+
+``commit_together`` (``storage.group_commit.together``) runs a batch in one transaction;
+this gives it, per dialect, the writes of the batch with a few statements each holding many
+rows, instead of one or two statements per write. The batch is cut in rounds
+(``group_commit.rounds``): a round never touches a record twice, so its writes of one kind
+go in one statement.
+
+- PostgreSQL: the creates of a round take their sequence numbers in one statement and go in
+  one ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING``: a row not
+  returned is a taken id. Updates and replaces are one ``UPDATE … FROM unnest(…)`` (merging
+  with ``||``), deletes one ``DELETE … USING unnest(…)``, each checking ``expected_version``
+  in the statement; a write whose row did not come back is told ``not_found`` or
+  ``version_conflict`` by one look at its row, as alone.
+- MySQL / MariaDB: generated ids are reserved for the whole round at once (one update of the
+  counter row) and the creates go in one multi-row ``INSERT``. Updates, replaces and deletes
+  read their rows ``FOR UPDATE`` in one ``SELECT``, merge here, and write back in one
+  ``INSERT … ON DUPLICATE KEY UPDATE`` (the rows exist and are locked) or one ``DELETE``.
+- SQLite: the whole batch is one call into the connection's thread, the same statements as
+  one write at a time but with no hop back to the event loop between them.
+
+Nothing here catches a database error: a statement that fails makes ``commit_together`` roll
+back and run the batch write by write, where each failing write fails alone.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from autocoder.errors import Conflict, NotFound, ValidationFailed
+from autocoder.storage.backend import Record
+from autocoder.storage.documents.operations import (
+    DocumentOps,
+    MySqlOps,
+    SqliteOps,
+    conflict,
+    dumps,
+    sqlite_merge,
+    version_conflict,
+)
+from autocoder.storage.group_commit import Write, rounds
+from autocoder.storage.sql.dialects import quote
+
+Outcome = Any  # Record | BaseException
+
+
+async def write_batch(ops: DocumentOps, writes: Sequence[Write]) -> list[Outcome] | None:
+    """Every write's outcome, run a round at a time with multi-row statements."""
+    outcomes: list[Outcome] = [None] * len(writes)
+    for index, write in enumerate(writes):
+        if write.collection != ops.table.name:
+            outcomes[index] = ValidationFailed(f"unknown collection {write.collection!r}")
+    if isinstance(ops, SqliteOps):
+        results = await ops.conn.in_thread(_sqlite_batch, ops.sql, list(writes), outcomes)
+        return list(results)
+    batch = list(writes)
+    for members in rounds(batch):
+        todo = [i for i in members if outcomes[i] is None]
+        creates = [i for i in todo if batch[i].kind == "create"]
+        changes = [i for i in todo if batch[i].kind in ("update", "replace")]
+        deletes = [i for i in todo if batch[i].kind == "delete"]
+        if isinstance(ops, MySqlOps):
+            await _mysql_creates(ops, batch, creates, outcomes)
+            await _mysql_changes(ops, batch, changes + deletes, outcomes)
+        else:
+            await _pg_creates(ops, batch, creates, outcomes)
+            await _pg_changes(ops, batch, changes, outcomes)
+            await _pg_deletes(ops, batch, deletes, outcomes)
+    return outcomes
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+async def _pg_creates(
+    ops: DocumentOps, batch: list[Write], members: list[int], outcomes: list[Outcome]
+) -> None:
+    if not members:
+        return
+    conn, sql = ops.conn, ops.sql
+    numbers = [row[0] for row in await conn.fetch(sql.reserve, (len(members),))]
+    chosen = {(batch[i].tenant, batch[i].record_id) for i in members if batch[i].record_id}
+    rows: list[tuple[str, str, str, int]] = []
+    alone: list[int] = []  # a generated id some chosen id of the round takes: run it alone
+    for i, n in zip(members, numbers, strict=True):
+        write = batch[i]
+        record_id = write.record_id or str(n)
+        if write.record_id is None and (write.tenant, record_id) in chosen:
+            alone.append(i)
+            continue
+        rows.append((write.tenant, record_id, dumps(write.data or {}), n))
+    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+    inserted = {
+        (row[0], row[1])
+        for row in await conn.fetch(sql.insert_many, tuple(list(c) for c in columns))
+    }
+    ids = iter(rows)
+    for i in members:
+        if i in alone:
+            continue
+        tenant, record_id, _, _ = next(ids)
+        write = batch[i]
+        if (tenant, record_id) in inserted:
+            outcomes[i] = Record(record_id, dict(write.data or {}), 1)
+        elif write.record_id is None:  # a generated id a client chose before
+            alone.append(i)
+        else:
+            outcomes[i] = conflict(record_id)
+    for i in alone:
+        outcomes[i] = await batch[i].apply(ops)  # no statement of it fails: it retries
+
+
+async def _pg_changes(
+    ops: DocumentOps, batch: list[Write], members: list[int], outcomes: list[Outcome]
+) -> None:
+    if not members:
+        return
+    columns: tuple[list[Any], ...] = ([], [], [], [], [])
+    for i in members:
+        write = batch[i]
+        values = (
+            write.tenant,
+            write.record_id,
+            dumps(write.data or {}),
+            write.expected_version,
+            write.kind == "update",
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    rows = await ops.conn.fetch(ops.sql.write_many, columns)
+    written = {(row[0], row[1]): (row[2], row[3]) for row in rows}
+    for i in members:
+        write = batch[i]
+        assert write.record_id is not None
+        found = written.get((write.tenant, write.record_id))
+        if found is None:
+            outcomes[i] = await ops.missing_or_conflict(
+                write.kind, write.tenant, write.record_id, write.expected_version
+            )
+        elif write.kind == "update":
+            outcomes[i] = Record(write.record_id, orjson.loads(found[0]), found[1])
+        else:
+            outcomes[i] = Record(write.record_id, dict(write.data or {}), found[1])
+
+
+async def _pg_deletes(
+    ops: DocumentOps, batch: list[Write], members: list[int], outcomes: list[Outcome]
+) -> None:
+    if not members:
+        return
+    columns: tuple[list[Any], ...] = ([], [], [])
+    for i in members:
+        write = batch[i]
+        for column, value in zip(
+            columns, (write.tenant, write.record_id, write.expected_version), strict=True
+        ):
+            column.append(value)
+    rows = await ops.conn.fetch(ops.sql.delete_many, columns)
+    deleted = {(row[0], row[1]): (row[2], row[3]) for row in rows}
+    for i in members:
+        write = batch[i]
+        assert write.record_id is not None
+        found = deleted.get((write.tenant, write.record_id))
+        if found is None:
+            outcomes[i] = await ops.missing_or_conflict(
+                "delete", write.tenant, write.record_id, write.expected_version
+            )
+        else:
+            outcomes[i] = Record(write.record_id, orjson.loads(found[0]), found[1])
+
+
+# -- MySQL / MariaDB ---------------------------------------------------------------------------
+
+
+def _rows_of(count: int, row: str) -> str:
+    return ", ".join([row] * count)
+
+
+async def _mysql_creates(
+    ops: MySqlOps, batch: list[Write], members: list[int], outcomes: list[Outcome]
+) -> None:
+    if not members:
+        return
+    generated = sum(batch[i].record_id is None for i in members)
+    last = await ops.reserve(generated) if generated else 0
+    numbers = iter(range(last - generated + 1, last + 1))
+    params: list[Any] = []
+    ids: list[str] = []
+    for i in members:
+        write = batch[i]
+        ids.append(write.record_id or str(next(numbers)))
+        params += [write.tenant, ids[-1], dumps(write.data or {})]
+    t = quote(ops.table.name, "mysql")
+    await ops.conn.execute(
+        f"INSERT INTO {t} (tenant, id, data, version, created_at, updated_at) VALUES "
+        + _rows_of(len(members), "(%s, %s, %s, 1, NOW(6), NOW(6))"),
+        params,
+    )  # a taken id fails the statement: the batch then runs write by write
+    for i, record_id in zip(members, ids, strict=True):
+        outcomes[i] = Record(record_id, dict(batch[i].data or {}), 1)
+
+
+async def _mysql_changes(
+    ops: MySqlOps, batch: list[Write], members: list[int], outcomes: list[Outcome]
+) -> None:
+    if not members:
+        return
+    t = quote(ops.table.name, "mysql")
+    keys: list[Any] = []
+    for i in members:
+        keys += [batch[i].tenant, batch[i].record_id]
+    rows = await ops.conn.fetch(
+        f"SELECT tenant, id, data, version FROM {t} WHERE (tenant, id) IN ("
+        + _rows_of(len(members), "(%s, %s)")
+        + ") FOR UPDATE",
+        keys,
+    )
+    current = {(row[0], row[1]): (row[2], int(row[3])) for row in rows}
+    upserts: list[Any] = []
+    gone: list[Any] = []
+    for i in members:
+        write = batch[i]
+        assert write.record_id is not None
+        found = current.get((write.tenant, write.record_id))
+        action = write.kind
+        if found is None:
+            outcomes[i] = NotFound(action, write.record_id)
+            continue
+        text, version = found
+        expected = write.expected_version
+        if expected is not None and version != expected:
+            outcomes[i] = version_conflict(write.record_id, version, expected)
+            continue
+        if action == "delete":
+            gone += [write.tenant, write.record_id]
+            outcomes[i] = Record(write.record_id, orjson.loads(text), version)
+            continue
+        data = write.data or {}
+        new_data = {**orjson.loads(text), **data} if action == "update" else dict(data)
+        upserts += [write.tenant, write.record_id, dumps(new_data), version + 1]
+        outcomes[i] = Record(write.record_id, new_data, version + 1)
+    if upserts:
+        await ops.conn.execute(
+            f"INSERT INTO {t} (tenant, id, data, version, created_at, updated_at) VALUES "
+            + _rows_of(len(upserts) // 4, "(%s, %s, %s, %s, NOW(6), NOW(6))")
+            + " ON DUPLICATE KEY UPDATE data = VALUES(data), version = VALUES(version), "
+            "updated_at = VALUES(updated_at)",
+            upserts,
+        )
+    if gone:
+        await ops.conn.execute(
+            f"DELETE FROM {t} WHERE (tenant, id) IN (" + _rows_of(len(gone) // 2, "(%s, %s)") + ")",
+            gone,
+        )
+
+
+# -- SQLite ------------------------------------------------------------------------------------
+
+
+def _sqlite_batch(
+    connection: sqlite3.Connection, sql: Any, writes: list[Write], outcomes: list[Outcome]
+) -> list[Outcome]:
+    """Run in the connection's thread, inside the batch's transaction: each write as
+    ``SqliteOps`` runs it alone."""
+    results = list(outcomes)
+    for index, write in enumerate(writes):
+        if results[index] is None:
+            results[index] = _sqlite_write(connection, sql, write)
+    return results
+
+
+def _sqlite_write(connection: sqlite3.Connection, sql: Any, write: Write) -> Outcome:
+    tenant, record_id, data = write.tenant, write.record_id, write.data or {}
+    expected = write.expected_version
+    if write.kind == "create":
+        text = dumps(data)
+        if record_id is not None:
+            if not connection.execute(sql.insert, (tenant, record_id, text)).fetchall():
+                return conflict(record_id)
+            return Record(record_id, dict(data), 1)
+        step = 1
+        while True:  # as SqliteOps.create: the next free generated id
+            rows = connection.execute(sql.insert_generated, (tenant, text, step)).fetchall()
+            if rows:
+                return Record(rows[0][0], dict(data), 1)
+            step += 1
+    assert record_id is not None
+    if write.kind == "update":
+        merged = sqlite_merge(connection, sql, tenant, record_id, data, expected)
+        if isinstance(merged, Record):
+            return merged
+        if merged is None:
+            return NotFound("update", record_id)
+        if expected is not None and merged != expected:
+            return version_conflict(record_id, merged, expected)
+        return Conflict(f"record {record_id!r} kept changing during update; retry")
+    if write.kind == "replace":
+        args = (dumps(data), tenant, record_id, expected)
+        rows = connection.execute(sql.replace, args).fetchall()
+        if rows:
+            return Record(record_id, dict(data), rows[0][0])
+    else:
+        rows = connection.execute(sql.delete, (tenant, record_id, expected)).fetchall()
+        if rows:
+            return Record(record_id, orjson.loads(rows[0][0]), rows[0][1])
+    current = connection.execute(sql.version, (tenant, record_id)).fetchall()
+    if not current or expected is None:
+        return NotFound(write.kind, record_id)
+    return version_conflict(record_id, int(current[0][0]), expected)

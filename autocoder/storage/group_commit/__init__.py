@@ -1,0 +1,12 @@
+"""Group commit (SPEC section 12): concurrent writes of a database store share a transaction.
+
+``queue`` gathers the writes and decides who commits which batch; ``write`` is one write and
+how a batch is cut in rounds; ``together`` runs a batch in one transaction, each write failing
+alone.
+"""
+
+from autocoder.storage.group_commit.queue import GroupCommit, writers
+from autocoder.storage.group_commit.together import commit_together
+from autocoder.storage.group_commit.write import EVENTS, Write, WriteKind, rounds
+
+__all__ = ("EVENTS", "GroupCommit", "Write", "WriteKind", "commit_together", "rounds", "writers")

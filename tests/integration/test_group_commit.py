@@ -1,0 +1,182 @@
+"""Group commit (SPEC 12) on every database, under a Store and a V5EnhancedStore.
+
+Concurrent writes are committed together, and yet each is answered as if it had run alone:
+a failing write (a taken id, a missing record, a version conflict) fails alone and the others
+of its batch commit; concurrent updates of one record get each version exactly once; and
+``autocoder_store_batch_size`` shows the batches, never larger than ``max_batch_size``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from autocoder.components.store import Store
+from autocoder.observability.metrics import SystemMetrics
+from tests.conformance.backends import MakeConfig, backend_params
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=backend_params())
+async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    """Opens stores (with metrics) on one backend's fresh storage; closed at the end."""
+    make: MakeConfig = request.param
+    component: type[Store] = getattr(make, "component", Store)
+    opened: list[Store] = []
+    async with make(tmp_path) as config, contextlib.AsyncExitStack() as stack:
+
+        async def open_store(**options: Any) -> Store:
+            store = component("store", {**config, **options})
+            store.metrics = SystemMetrics()
+            await store.setup()
+            stack.push_async_callback(store.cleanup)
+            opened.append(store)
+            return store
+
+        yield open_store
+
+
+async def together(store: Store, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every message sent at once; the replies in the messages' order."""
+    replies: list[dict[str, Any]] = [{} for _ in messages]
+
+    async def send(index: int, message: dict[str, Any]) -> None:
+        replies[index] = await store.process_item(message)
+
+    async with anyio.create_task_group() as tg:
+        for index, message in enumerate(messages):
+            tg.start_soon(send, index, message)
+    return replies
+
+
+def batch_sizes(store: Store) -> list[float]:
+    """The size of every transaction the store committed, from its histogram (bucket bounds)."""
+    assert store.metrics is not None
+    family = store.metrics.store_batch_size.family()
+    counts = {s.labels["le"]: s.value for s in family.samples if s.name.endswith("_bucket")}
+    sizes, below = [], 0.0
+    for bound, cumulative in counts.items():
+        sizes += [float(bound)] * int(cumulative - below)
+        below = cumulative
+    return sizes
+
+
+async def test_failing_writes_fail_alone_and_the_others_commit(make_store: Any) -> None:
+    store = await make_store()
+    for name in ("a", "b", "c"):
+        reply = await store.process_item({"action": "create", "id": name, "data": {"n": 0}})
+        assert reply["status"] == "success", reply
+    messages: list[dict[str, Any]] = [
+        {"action": "update", "id": "a", "data": {"n": 1}},  # runs alone: the others queue
+        {"action": "create", "id": "dup", "data": {"first": True}},
+        {"action": "update", "id": "missing", "data": {"n": 1}},
+        {"action": "create", "id": "dup", "data": {"first": False}},
+        {"action": "update", "id": "b", "expected_version": 5, "data": {"n": 1}},
+        {"action": "create", "id": "new", "data": {"n": 1}},
+        {"action": "delete", "id": "c"},
+        {"action": "replace", "id": "b", "data": {"n": 2}},
+        {"action": "create", "id": "a", "data": {}},
+        {"action": "delete", "id": "missing"},
+    ]
+    replies = await together(store, messages)
+    outcome = [r.get("error_type", r["status"]) for r in replies]
+    # Without group commit the writes run at once on several connections, so of the two
+    # creates of "dup" either may win; with it they run in this order.
+    assert sorted([outcome[1], outcome[3]]) == ["conflict", "success"], replies
+    winner = replies[1] if outcome[1] == "success" else replies[3]
+    assert outcome[:1] + outcome[2:3] + outcome[4:] == [
+        "success",
+        "not_found",
+        "version_conflict",
+        "success",
+        "success",
+        "success",
+        "conflict",
+        "not_found",
+    ], replies
+    assert replies[4]["current_version"] in (1, 2)
+    assert replies[7]["version"] == 2
+    if store.config.max_batch_size > 1:  # the nine after the first went together, in order
+        assert outcome[1] == "success" and replies[4]["current_version"] == 1
+        assert max(batch_sizes(store)) == 16.0, batch_sizes(store)
+    listed = await store.process_item({"action": "list", "limit": 100})
+    documents = {d["id"]: d for d in listed["data"]}
+    assert sorted(documents) == ["a", "b", "dup", "new"]
+    assert documents["dup"]["first"] is winner["data"]["first"]
+    assert documents["b"] == {"id": "b", "n": 2}
+    got = await store.process_item({"action": "get", "id": "a"})
+    assert (got["data"], got["version"]) == ({"id": "a", "n": 1}, 2)
+
+
+async def test_concurrent_updates_of_one_record_get_each_version_once(make_store: Any) -> None:
+    store = await make_store()
+    created = await store.process_item({"action": "create", "id": "r", "data": {"hits": []}})
+    assert created["status"] == "success"
+    replies = await together(
+        store, [{"action": "update", "id": "r", "data": {f"f{i}": i}} for i in range(40)]
+    )
+    assert sorted(r["version"] for r in replies) == list(range(2, 42)), replies
+    for i, reply in enumerate(replies):  # its own field, and one per update before it
+        assert reply["data"][f"f{i}"] == i
+        assert len(reply["data"]) == reply["version"] + 1  # id, hits, and one per update
+    contested = await together(
+        store,
+        [
+            {"action": "update", "id": "r", "expected_version": 41, "data": {"w": i}}
+            for i in range(20)
+        ],
+    )
+    winners = [r for r in contested if r["status"] == "success"]
+    assert len(winners) == 1 and winners[0]["version"] == 42
+    losers = [r for r in contested if r["status"] != "success"]
+    assert {(r["error_type"], r["current_version"]) for r in losers} == {("version_conflict", 42)}
+
+
+async def test_concurrent_writes_are_committed_in_batches_of_at_most_max_batch_size(
+    make_store: Any,
+) -> None:
+    store = await make_store(max_batch_size=5)
+    replies = await together(store, [{"action": "create", "data": {"i": i}} for i in range(60)])
+    assert all(r["status"] == "success" for r in replies), replies
+    assert len({r["id"] for r in replies}) == 60
+    sizes = batch_sizes(store)
+    assert sum(sizes) >= 60  # buckets round up: at least every write is counted
+    assert max(sizes) <= 8  # the bucket holding 5
+    assert any(size > 1 for size in sizes), sizes
+    listed = await store.process_item({"action": "list", "limit": 100})
+    assert listed["count"] == 60
+
+
+async def test_max_batch_size_1_commits_every_write_alone(make_store: Any) -> None:
+    store = await make_store(max_batch_size=1)
+    replies = await together(store, [{"action": "create", "data": {"i": i}} for i in range(30)])
+    assert all(r["status"] == "success" for r in replies), replies
+    assert batch_sizes(store) == [1.0] * 30
+
+
+async def test_a_batch_numbers_its_changes_as_one_write_at_a_time_would(make_store: Any) -> None:
+    store = await make_store()
+    created = await store.process_item({"action": "create", "id": "r", "data": {}})
+    assert created["status"] == "success"
+    messages: list[dict[str, Any]] = [
+        {"action": "update", "id": "r", "data": {"n": i}} for i in range(10)
+    ]
+    messages += [{"action": "create", "data": {"i": i}} for i in range(10)]
+    messages += [{"action": "update", "id": "missing", "data": {}}]  # no change, no seq
+    replies = await together(store, messages)
+    assert [r["status"] for r in replies] == ["success"] * 20 + ["not_found"]
+    collection = store.backend.collections()[0].name
+    events = await store.backend.changes_after(collection, 0, 10**9, 1000)
+    assert [e["seq"] for e in events] == list(range(1, 22))  # gap-free, one per change
+    updates = [e for e in events if e["id"] == "r"]
+    assert [e["version"] for e in updates] == list(range(1, 12))  # versions in seq order
+    created_ids = {r["id"] for r in replies[10:20]}
+    assert {e["id"] for e in events if e["event"] == "created"} == created_ids | {"r"}
+    listed = await store.process_item({"action": "list", "limit": 100})
+    assert listed["seq"] == 21
