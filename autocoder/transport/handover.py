@@ -85,6 +85,7 @@ class Handover:
     - ``failed``: the message at ``index`` was not processed (its slot failed);
     - ``closed``: the receive stream is closed (the component is stopping);
     - ``lease``: the lease is no longer surely held;
+    - ``error``: handing the message over raised ``error`` (a fault of autocoder's);
     - ``end``: every message was processed.
     """
 
@@ -109,6 +110,8 @@ class Handover:
         self.blocked: Envelope | None = None
         #: The message whose processing failed (at ``index``).
         self.failed: Delivery | None = None
+        #: What went wrong handing the message at ``index`` over (``stopped_at == "error"``).
+        self.error: Exception | None = None
         self.stopped_at: str | None = None
         #: Processed messages not yet acknowledged, in order.
         self.processed: list[Msg] = []
@@ -121,6 +124,14 @@ class Handover:
         """Hand the message at ``index`` over, unless something needs the lane's task."""
         if self.finished:
             return
+        try:
+            self._hand_over()
+        except Exception as exc:  # the lane's bookkeeping must never fail the component
+            self.in_flight = None
+            self.error = exc
+            self._stop("error")
+
+    def _hand_over(self) -> None:
         if self.index >= len(self.batch):
             self._stop("end")
             return

@@ -221,9 +221,13 @@ class Lanes:
                 except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                     handover.in_flight = None
                     return await self._give_back_rest(handover)
-            elif why == "undecodable":
-                attempts = delivery_count(msg)
-                await self.on_dead_letter(msg.data, attempts, "the message is not JSON")
+            elif why in ("undecodable", "error"):
+                # A message that cannot be handed over would fail each delivery alike.
+                error = "the message is not JSON"
+                if why == "error":
+                    log.error("lane_failed", stream=self.names.stream, exc_info=handover.error)
+                    error = f"cannot hand the message over: {handover.error!r}"
+                await self.on_dead_letter(msg.data, delivery_count(msg), error)
                 if not await self._settle(msg.term()):
                     return False
                 handover.resume()

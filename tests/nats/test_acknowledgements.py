@@ -15,7 +15,9 @@ from nats.aio.msg import Msg
 
 from autocoder import System
 from autocoder.blueprint.loader import load_blueprint_text
-from autocoder.transport.handover import delivery_count
+from autocoder.observability.instruments import CounterChild
+from autocoder.runtime.messages import Envelope
+from autocoder.transport.handover import Handover, delivery_count
 from autocoder.transport.subjects import BindingNames
 from tests.nats.processes import Process, wait_until
 
@@ -127,3 +129,22 @@ def test_a_process_killed_between_process_item_and_acknowledging_loses_nothing(
 def test_the_delivery_count_is_the_one_nats_py_reads(reply: str) -> None:
     msg = Msg(None, subject="s", reply=reply)  # type: ignore[arg-type]  # no client needed
     assert delivery_count(msg) == msg.metadata.num_delivered == 3
+
+
+def test_a_fault_handing_a_message_over_stops_the_handover_not_the_worker() -> None:
+    send, receive = anyio.create_memory_object_stream[Envelope](4)
+    reply = "$JS.ACK.S.lane-0.1.1.1.1764590000000000000.0"
+    msg = Msg(None, subject="s", reply=reply, data=b"{}")  # type: ignore[arg-type]
+
+    def broken_lease() -> bool:
+        raise RuntimeError("a fault of autocoder's")
+
+    handover = Handover([msg], send, broken_lease, CounterChild(), CounterChild(), None)
+    handover.advance()  # in a worker's turn this runs inside its reply slot's set()
+    assert handover.stopped_at == "error"
+    assert isinstance(handover.error, RuntimeError)
+    assert handover.in_flight is None
+    with pytest.raises(anyio.WouldBlock):
+        receive.receive_nowait()  # nothing was handed over
+    send.close()
+    receive.close()
