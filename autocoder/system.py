@@ -97,6 +97,8 @@ class System:
         self.loaded: LoadedBlueprint | None = None
         #: Called with each component a reload adds (``--workers`` shares their ports).
         self.prepare: Callable[[ComposedComponent], None] = _as_it_is
+        #: The components a reload in progress adds, by name, until they serve.
+        self._joining: dict[str, ComposedComponent] = {}
         wire(self.components, self._memory_bindings(self.bindings), self.metrics, self.deadlines)
         remote = [b for b in self.bindings if b.transport == "nats"]
         self.transport: NatsTransport | None = None
@@ -175,6 +177,12 @@ class System:
     @property
     def running(self) -> bool:
         return self._supervisor is not None and self._supervisor.running
+
+    def find(self, name: str) -> ComposedComponent | None:
+        """The component called ``name``: the one a reload in progress is starting, when it
+        replaces or adds one by that name (an endpoint it starts finds its new stores), else
+        the one running."""
+        return self._joining.get(name) or self.components.get(name)
 
     def waiting_for(self) -> list[str]:
         """Components not yet set up, or whose store or NATS is not connected (``/ready``)."""
@@ -255,7 +263,11 @@ class System:
             if b.transport == "memory" and b.from_component in now and b.to_component in now
         ]
         wire(now, memory, self.metrics, self.deadlines, senders={c.name for c in new})
-        await supervisor.add(new)
+        self._joining = {c.name: c for c in new}
+        try:
+            await supervisor.add(new)
+        finally:
+            self._joining = {}
         # The new components serve: from here on the reload goes through.
         self.components = {name: now[name] for name in items}
         for stream in rebind(now, memory, plan.kept):

@@ -121,10 +121,12 @@ class FastAPIEndpoint(ServedComponent):
 
     def _watches(self, collections: list[Collection]) -> dict[str, OpenWatch]:
         """How to watch each collection whose store runs in this process (``open_watch``)."""
-        components = getattr(self.system, "components", None) or {}
+        # ``find``: the stores as the system runs them, or as the reload starting this is
+        # about to run them.
+        find = getattr(self.system, "find", None)
         watches: dict[str, OpenWatch] = {}
         for collection in collections:
-            store = components.get(collection.store)
+            store = find(collection.store) if find is not None else None
             opener = getattr(store, "open_watch", None)
             if callable(opener):
 

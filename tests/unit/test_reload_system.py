@@ -3,17 +3,21 @@ and the wiring under it."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import anyio.lowlevel
+import httpx
 import pytest
 
 from autocoder.blueprint.loader import load_blueprint_text
 from autocoder.blueprint.model import Binding
 from autocoder.errors import StartupError
+from autocoder.http.served import ServedComponent
 from autocoder.runtime.wiring import Inbound, SendSide, rebind, wire
 from autocoder.system import System
+from tests.http.sse import ServerSentEvent, events
 from tests.unit.components_for_tests import FailsAtSetup, Forwarder, type_name
 
 pytestmark = pytest.mark.anyio
@@ -110,3 +114,65 @@ async def test_a_send_caught_by_a_rebind_goes_to_the_receivers_new_stream() -> N
             for inbound in component.receive_streams.values():
                 inbound.close_joining()
                 await inbound.stream.aclose()
+
+
+def watched(endpoint_config: str, store_config: str = "") -> str:
+    return f"""\
+system:
+  name: watched
+  components:
+    - {{name: store, type: Store, config: {{storage_type: memory{store_config}}}}}
+    - {{name: api, type: FastAPIEndpoint, config: {{port: 0{endpoint_config}}}}}
+  bindings:
+    - {{from_component: api, to_component: store, stream_name: requests}}
+"""
+
+
+async def test_a_watch_through_a_replaced_endpoint_ends_and_resumes_on_the_new_one() -> None:
+    async with System.from_text(watched("")) as system:
+        api = system.components["api"]
+        assert isinstance(api, ServedComponent)
+        async with httpx.AsyncClient(base_url=api.base_url, timeout=10) as client:
+            async with client.stream("GET", "/tasks", params={"watch": "true"}) as watch:
+                assert (await client.post("/tasks", json={"n": 1})).status_code == 201
+                stream = events(watch)
+                assert await next_change(stream) == ("1", 1)
+                plan = await system.reload(
+                    load_blueprint_text(watched(", heartbeat_seconds: 5"), "bp.yaml")
+                )
+                assert (plan.changed, plan.kept) == (("api",), ("store",))
+                with anyio.fail_after(10):  # the old endpoint's watch ends as it drains
+                    assert [event async for event in stream if event.event == "change"] == []
+
+            replaced = system.components["api"]
+            assert isinstance(replaced, ServedComponent) and replaced is not api
+            assert replaced.base_url == api.base_url  # the same port, the same client
+            assert (await client.post("/tasks", json={"n": 2})).status_code == 201
+            resume = {"last-event-id": "1"}
+            async with client.stream(
+                "GET", "/tasks", params={"watch": "true"}, headers=resume
+            ) as w:
+                assert await next_change(events(w)) == ("2", 2)
+
+
+async def next_change(stream: AsyncIterator[ServerSentEvent]) -> tuple[str | None, Any]:
+    with anyio.fail_after(10):
+        async for event in stream:
+            if event.event == "change" and event.data is not None:
+                return event.id, event.data["data"]["n"]
+    raise AssertionError("the watch ended without a change")
+
+
+async def test_a_watch_through_the_new_endpoint_follows_the_new_store() -> None:
+    async with System.from_text(watched("")) as system:
+        changed = watched("", store_config=", command_timeout: 7")
+        plan = await system.reload(load_blueprint_text(changed, "bp.yaml"))
+        assert plan.changed == ("store", "api")
+        api = system.components["api"]
+        assert isinstance(api, ServedComponent)
+        async with (
+            httpx.AsyncClient(base_url=api.base_url, timeout=10) as client,
+            client.stream("GET", "/tasks", params={"watch": "true"}) as watch,
+        ):
+            assert (await client.post("/tasks", json={"n": 1})).status_code == 201
+            assert await next_change(events(watch)) == ("1", 1)
