@@ -81,6 +81,8 @@ from autocoder.system import (
 __all__ = ["check_workers", "for_worker", "run_workers"]
 
 MAX_DEATHS = 5
+#: What the ``--watch`` thread writes on the wakeup pipe, beside signal numbers (no signal is 0).
+FILE_CHANGED = 0
 DEATH_WINDOW_SECONDS = 60.0
 MAX_BACKOFF_SECONDS = 30.0
 
@@ -288,7 +290,7 @@ class WorkerSupervisor:
 
         def on_change() -> None:
             with suppress(BlockingIOError):  # the pipe is full: a reload is due anyway
-                os.write(self.wakeup_write, bytes([signal.SIGHUP]))
+                os.write(self.wakeup_write, bytes([FILE_CHANGED]))
 
         watcher = threading.Thread(target=watch_file_blocking, args=(path, on_change, stop))
         watcher.start()
@@ -298,29 +300,29 @@ class WorkerSupervisor:
             stop.set()
             watcher.join()
 
-    def _reload(self) -> None:
+    def _reload(self, by: str) -> None:
         """SIGHUP: check the blueprint here, then have every serving worker reload it."""
         if self.read is None or self.stopping:
             return
         try:
             loaded = self.read()
         except BlueprintError as exc:
-            log.error("reload_failed", by="SIGHUP", problems=[str(p) for p in exc.problems])
+            log.error("reload_failed", by=by, problems=[str(p) for p in exc.problems])
             return
         except AutocoderError as exc:
-            log.error("reload_failed", by="SIGHUP", error=str(exc))
+            log.error("reload_failed", by=by, error=str(exc))
             return
         self.loaded = loaded
         for worker in self.workers.values():
             if worker.ready:
                 with suppress(ProcessLookupError):
                     os.kill(worker.pid, signal.SIGHUP)
-        log.info("reload_forwarded", workers=sum(w.ready for w in self.workers.values()))
+        log.info("reload_forwarded", by=by, workers=sum(w.ready for w in self.workers.values()))
 
     def _on_signals(self) -> None:
         for signum in os.read(self.wakeup_read, 64):
-            if signum == signal.SIGHUP:
-                self._reload()
+            if signum in (signal.SIGHUP, FILE_CHANGED):
+                self._reload("SIGHUP" if signum == signal.SIGHUP else "watch")
             elif not self.stopping:
                 log.info("shutdown_requested", signal=signal.Signals(signum).name)
                 self._stop_all()

@@ -288,12 +288,16 @@ system:
         run.kill()
 
 
-def test_sighup_to_the_parent_of_workers_reloads_each_worker(tmp_path: Path) -> None:
+def test_a_change_or_sighup_seen_by_the_parent_of_workers_reloads_each_worker(
+    tmp_path: Path,
+) -> None:
     api, second, metrics = free_port(), free_port(), two_free_ports_in_a_row()
     path = tmp_path / "default.yaml"
     default = (REPO / "blueprints" / "default.yaml").read_text()
     path.write_text(default)
-    run = start(path, tmp_path, api, "--workers", "2", env={"METRICS_PORT": str(metrics)})
+    run = start(
+        path, tmp_path, api, "--workers", "2", "--watch", env={"METRICS_PORT": str(metrics)}
+    )
     try:
         run.ready()
         pids = workers_of(run)
@@ -305,8 +309,7 @@ def test_sighup_to_the_parent_of_workers_reloads_each_worker(tmp_path: Path) -> 
       config: {{port: {second}}}
   bindings:
     - {{from_component: second_api, to_component: store, stream_name: input}}"""
-        path.write_text(default.replace("\n  bindings:", second_api))
-        run.process.send_signal(signal.SIGHUP)
+        path.write_text(default.replace("\n  bindings:", second_api))  # --watch sees it
         reloaded = run.wait_for("reloaded", count=2)
 
         assert {e["pid"] for e in reloaded} == pids
@@ -314,10 +317,12 @@ def test_sighup_to_the_parent_of_workers_reloads_each_worker(tmp_path: Path) -> 
         listed = httpx.get(f"http://127.0.0.1:{second}/tasks", timeout=10)
         assert [r["title"] for r in listed.json()["data"]] == ["shared"]
 
-        # The parent refuses a broken file itself: no worker hears of it.
+        # The parent refuses a broken file itself: no worker hears of it, by watch or SIGHUP.
         path.write_text(default.replace('"Store"', '"Stoer"'))
+        assert run.wait_for("reload_failed")[0]["by"] == "watch"
         run.process.send_signal(signal.SIGHUP)
-        [failed] = run.wait_for("reload_failed")
+        failed = run.wait_for("reload_failed", count=2)[1]
+        assert failed["by"] == "SIGHUP"
         assert "pid" not in failed
         [problem] = failed["problems"]
         line = next(n for n, text in enumerate(default.splitlines(), 1) if '"Store"' in text)
