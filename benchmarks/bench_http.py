@@ -8,7 +8,9 @@ with the same uvicorn settings (``autocoder.http.server.uvicorn_config``: httpto
   ids, through ``autocoder run`` (FastAPIEndpoint → memory Store) and through a plain FastAPI
   app on a dict;
 - PostgreSQL: ``GET /{table}/{id}`` through FastAPIEndpoint → database Store and through a
-  plain FastAPI app reading the same table with asyncpg (same pool size as the Store's).
+  plain FastAPI app reading the same table with asyncpg (same pool size as the Store's); then
+  ``POST /{table}``, the Store on its defaults (group commit on: concurrent creates share a
+  commit) beside the plain app doing one autocommit ``INSERT`` per request, same pool.
 
 autocoder runs at its default log level with its access log on (a JSON line per request,
 written to a file); the plain app logs nothing.
@@ -277,7 +279,15 @@ def bench_postgresql(wrk_path: str, scripts: Path, tmp: Path) -> None:
             for target in (ours, plain):
                 wrk(wrk_path, target.url, get_script, 1)
             results = compare(wrk_path, ours, plain, get_script)
+            for target in (ours, plain):
+                wrk(wrk_path, target.url + f"/{table}", scripts / "post.lua", 1)
+            posts = compare(wrk_path, ours, plain, scripts / "post.lua", f"/{table}")
         report(f"GET /{{table}}/{{id}} (PostgreSQL, pool of {POOL_SIZE})", *results)
+        report(
+            f"POST /{{table}} (PostgreSQL, pool of {POOL_SIZE}; the Store on its defaults, "
+            "group commit on; plain: one INSERT per request)",
+            *posts,
+        )
     finally:
         drop_table(table)
 
@@ -352,17 +362,37 @@ def plain_memory_app() -> Any:
 def plain_postgresql_app(url: str, table: str) -> Any:
     """A minimal FastAPI app reading the Store's table with an asyncpg pool."""
     import asyncpg
-    from fastapi import FastAPI, HTTPException
+    from fastapi import Body, FastAPI, HTTPException
 
     pool: dict[str, Any] = {}
     app = FastAPI()
     query = f"SELECT data, version FROM \"{table}\" WHERE tenant = '' AND id = $1"
+    # One autocommit INSERT per request, the id from the table's own sequence (as the Store's).
+    insert = (
+        f"INSERT INTO \"{table}\" (tenant, id, data, version, seq) SELECT '', n::text, "
+        f"$1::jsonb, 1, n FROM (SELECT nextval(pg_get_serial_sequence('\"{table}\"', 'seq'))"
+        " AS n) AS s RETURNING id"
+    )
+
+    async def connections() -> Any:
+        if "pool" not in pool:
+            pool["pool"] = await asyncpg.create_pool(url, min_size=POOL_SIZE, max_size=POOL_SIZE)
+        return pool["pool"]
+
+    @app.post(f"/{table}", status_code=201)
+    async def create(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+        async with (await connections()).acquire() as connection:
+            record_id = await connection.fetchval(insert, json.dumps(body))
+        return {
+            "status": "success",
+            "id": record_id,
+            "data": {**body, "id": record_id},
+            "version": 1,
+        }
 
     @app.get(f"/{table}/{{record_id}}")
     async def get(record_id: str) -> dict[str, Any]:
-        if "pool" not in pool:
-            pool["pool"] = await asyncpg.create_pool(url, min_size=POOL_SIZE, max_size=POOL_SIZE)
-        async with pool["pool"].acquire() as connection:
+        async with (await connections()).acquire() as connection:
             row = await connection.fetchrow(query, record_id)
         if row is None:
             raise HTTPException(404)

@@ -2,10 +2,11 @@
 
 For each database, ``autocoder run`` serves ``POST`` and ``PATCH`` on a Store (its defaults:
 concurrent writes are committed together) while 32 clients write as fast as they can. The
-process is killed with SIGKILL in the middle of that load (after 300 acknowledged writes), so batches are being gathered and
-committed as it dies. Every write the clients got a success reply for must then be in the
-database: each created record, at least at the version its last acknowledged update gave.
-The store's ``autocoder_store_batch_size`` shows the writes did go in batches.
+process is killed with SIGKILL in the middle of that load (after 300 acknowledged writes),
+so batches are being gathered and committed as it dies. Every write the clients got a
+success reply for must then be in the database: each created record, at least at the
+version its last acknowledged update gave. The store's ``autocoder_store_batch_size`` shows
+the writes did go in batches.
 """
 
 from __future__ import annotations

@@ -6,12 +6,13 @@ rows, instead of one or two statements per write. The batch is cut in rounds
 (``group_commit.rounds``): a round never touches a record twice, so its writes of one kind
 go in one statement.
 
-- PostgreSQL: the creates of a round take their sequence numbers in one statement and go in
-  one ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING``: a row not
-  returned is a taken id. Updates and replaces are one ``UPDATE … FROM unnest(…)`` (merging
-  with ``||``), deletes one ``DELETE … USING unnest(…)``, each checking ``expected_version``
-  in the statement; a write whose row did not come back is told ``not_found`` or
-  ``version_conflict`` by one look at its row, as alone.
+- PostgreSQL: the creates of a round go in one statement, ``INSERT … SELECT FROM unnest(…)
+  ON CONFLICT DO NOTHING`` with their sequence numbers taken in it, which tells for each
+  whether it went in: one that did not has a taken id. Updates and replaces are one
+  ``UPDATE … FROM unnest(…)`` (merging with ``||``), deletes one ``DELETE … USING
+  unnest(…)``, each checking ``expected_version`` in the statement; a write whose row did
+  not come back is told ``not_found`` or ``version_conflict`` by one look at its row, as
+  alone.
 - MySQL / MariaDB: generated ids are reserved for the whole round at once (one update of the
   counter row) and the creates go in one multi-row ``INSERT``. Updates, replaces and deletes
   read their rows ``FOR UPDATE`` in one ``SELECT``, merge here, and write back in one
@@ -81,36 +82,25 @@ async def _pg_creates(
 ) -> None:
     if not members:
         return
-    conn, sql = ops.conn, ops.sql
-    numbers = [row[0] for row in await conn.fetch(sql.reserve, (len(members),))]
-    chosen = {(batch[i].tenant, batch[i].record_id) for i in members if batch[i].record_id}
-    rows: list[tuple[str, str, str, int]] = []
-    alone: list[int] = []  # a generated id some chosen id of the round takes: run it alone
-    for i, n in zip(members, numbers, strict=True):
-        write = batch[i]
-        record_id = write.record_id or str(n)
-        if write.record_id is None and (write.tenant, record_id) in chosen:
-            alone.append(i)
-            continue
-        rows.append((write.tenant, record_id, dumps(write.data or {}), n))
-    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
-    inserted = {
-        (row[0], row[1])
-        for row in await conn.fetch(sql.insert_many, tuple(list(c) for c in columns))
-    }
-    ids = iter(rows)
+    columns: tuple[list[Any], ...] = ([], [], [])
     for i in members:
-        if i in alone:
-            continue
-        tenant, record_id, _, _ = next(ids)
         write = batch[i]
-        if (tenant, record_id) in inserted:
+        for column, value in zip(
+            columns, (write.tenant, write.record_id, dumps(write.data or {})), strict=True
+        ):
+            column.append(value)
+    rows = await ops.conn.fetch(ops.sql.insert_many, columns)  # (n, inserted), in order
+    again: list[int] = []
+    for i, (number, inserted) in zip(members, rows, strict=True):
+        write = batch[i]
+        record_id = write.record_id or str(number)
+        if inserted:
             outcomes[i] = Record(record_id, dict(write.data or {}), 1)
-        elif write.record_id is None:  # a generated id a client chose before
-            alone.append(i)
+        elif write.record_id is None:  # a generated id some client chose before: the next
+            again.append(i)
         else:
             outcomes[i] = conflict(record_id)
-    for i in alone:
+    for i in again:
         outcomes[i] = await batch[i].apply(ops)  # no statement of it fails: it retries
 
 

@@ -163,10 +163,14 @@ class DocumentSql:
                 "AND ($3::bigint IS NULL OR version = $3) RETURNING data, version",
                 bulk="",  # binary COPY (asyncpg copy_records_to_table), no statement
                 reserve=f"SELECT nextval('{seq}') FROM generate_series(1, $1)",
-                insert_many=f"INSERT INTO {t} (tenant, id, data, version, seq) "
-                "SELECT v.tenant, v.id, v.data::jsonb, 1, v.seq FROM unnest($1::text[], "
-                "$2::text[], $3::text[], $4::bigint[]) AS v(tenant, id, data, seq) "
-                "ON CONFLICT (tenant, id) DO NOTHING RETURNING tenant, id",
+                insert_many="WITH v AS (SELECT u.ord, u.tenant, u.id, u.data, "
+                f"nextval('{seq}') AS n FROM unnest($1::text[], $2::text[], $3::text[]) "
+                "WITH ORDINALITY AS u(tenant, id, data, ord)), "
+                f"ins AS (INSERT INTO {t} (tenant, id, data, version, seq) "
+                "SELECT v.tenant, COALESCE(v.id, v.n::text), v.data::jsonb, 1, v.n FROM v "
+                "ON CONFLICT (tenant, id) DO NOTHING RETURNING seq) "
+                "SELECT v.n, EXISTS (SELECT 1 FROM ins WHERE ins.seq = v.n) FROM v "
+                "ORDER BY v.ord",
                 write_many=f"UPDATE {t} AS t SET data = CASE WHEN v.merge "
                 "THEN t.data || v.data::jsonb ELSE v.data::jsonb END, "
                 "version = t.version + 1, updated_at = now() FROM unnest($1::text[], "
@@ -242,7 +246,7 @@ class Statements:
     reserve: str
     get_for_update: str = ""  # MySQL: the compare-and-set read
     counter_row: str = ""  # MySQL: this table's row of autocoder_id_counters
-    insert_many: str = ""  # PostgreSQL: the creates of a group-commit batch (unnest)
+    insert_many: str = ""  # PostgreSQL: the creates of a group-commit batch, in one statement
     write_many: str = ""  # PostgreSQL: its updates and replaces
     delete_many: str = ""  # PostgreSQL: its deletes
 
