@@ -255,6 +255,7 @@ class ChangeFeeds:
                 self._pending[collection] = {}
                 self._polled[collection] = time.monotonic()
                 self._watchers[collection] = set()
+                self._wake.set()  # the loop now polls this collection too
         watcher = Watcher(collection, tenant, where, start, self.buffer)
         watcher.joined_at = self._position[collection]
         self._watchers[collection].add(watcher)
