@@ -251,9 +251,9 @@ class Store(ComposedComponent):
             )
         return collection
 
-    def _count_watch_event(self) -> None:
+    def _count_watch_event(self, events: int) -> None:
         if self._watch_events is not None:
-            self._watch_events.inc()
+            self._watch_events.inc(events)
 
     def _register_gauges(self, metrics: SystemMetrics) -> None:
         def records() -> Iterator[tuple[tuple[str, ...], float]]:

@@ -1,11 +1,12 @@
 """``ChangeFeeds``: each committed change read once and handed to every watcher, in seq order.
 
 One ``ChangeFeeds`` serves one backend; ``run()`` is its task (the store runs it). For each
-collection that has watchers it keeps ``position``, the highest seq handed out, and moves it on
-from two sources:
+collection that has watchers it keeps a ``Feed``: ``position``, the highest seq handed out, and
+``recent``, the last ``buffer`` events, shared by every watcher of the collection. The position
+moves on from two sources:
 
 - the changes this process commits (``StorageBackend.commit_listeners``): while they follow
-  ``position`` without a gap they are handed out at once, with no read;
+  ``position`` without a gap they are handed out with no read;
 - the history (``backend.changes_after``), read when a gap shows (a change committed through
   another process sits between two of ours: since seq N is visible only once every smaller seq
   is, the read finds it) and every ``poll_interval`` seconds (changes of other processes when
@@ -13,11 +14,14 @@ from two sources:
   holds no connection of the pool, and costs one indexed read per watched collection per
   interval (docs/change-feeds.md says why it was chosen over PostgreSQL's LISTEN/NOTIFY).
 
-A ``Watcher`` has a bounded buffer. Handing it an event never waits: a watcher whose buffer is
-full is disconnected (``WatcherLagged``, with the last seq it got), so a slow watcher never
-slows writers or other watchers; it resumes from that seq and misses nothing, replayed from
-the history. A watcher starting after an older seq is replayed from the history first; one
-whose seq is older than the kept history gets ``ChangesGone``.
+Changes are handed out in rounds, at most one every ``batch_window`` seconds: a round appends
+what came to ``recent`` and wakes the watchers once, each of which then takes every event after
+its own cursor. Handing out never waits for a watcher, so a slow one never slows writers or
+other watchers; one that falls ``buffer`` events behind (its next event left ``recent``) is
+disconnected (``WatcherLagged``, with the last seq it got) and resumes from that seq, missing
+nothing: the rest is replayed from the history. A watcher starting after an older seq is
+replayed from the history first; one whose seq is older than the kept history gets
+``ChangesGone``.
 
 History is trimmed here, not by writers: after commits, once a collection's history holds
 ``changes_retention`` plus a tenth more, the oldest beyond ``changes_retention`` go in one
@@ -34,7 +38,6 @@ from typing import Any
 
 import anyio
 import structlog
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from autocoder.errors import ChangesGone, StoreError, Unavailable, ValidationFailed, WatcherLagged
 from autocoder.storage.backend import StorageBackend
@@ -45,7 +48,7 @@ from autocoder.storage.records import Record
 Event = dict[str, Any]
 log = structlog.get_logger("autocoder")
 
-#: Events a watcher may have waiting before it is disconnected.
+#: Events a watcher may be behind before it is disconnected.
 WATCHER_BUFFER = 1000
 #: Seconds between reads of the history for changes of other processes.
 POLL_INTERVAL = 0.5
@@ -75,28 +78,22 @@ def gone(collection: str, since: int, oldest: int | None) -> ChangesGone:
     )
 
 
-class Watcher:
-    """One watcher's place in a collection's changes: what it wants and its buffer."""
+class Feed:
+    """One watched collection: where its changes stand, and the latest of them."""
 
-    __slots__ = ("after", "collection", "joined_at", "lagged", "receive", "send", "tenant", "where")
+    __slots__ = ("arrived", "pending", "polled", "position", "recent", "watchers")
 
-    def __init__(
-        self, collection: str, tenant: str, where: dict[str, Any], after: int, buffer: int
-    ) -> None:
-        self.collection = collection
-        self.tenant = tenant
-        self.where = where
-        #: The last seq handed to this watcher or passed over by its filters.
-        self.after = after
-        #: Where the feed stood when this watcher joined: it is replayed up to there.
-        self.joined_at = after
-        self.lagged = False
-        self.send: MemoryObjectSendStream[Event]
-        self.receive: MemoryObjectReceiveStream[Event]
-        self.send, self.receive = anyio.create_memory_object_stream[Event](buffer)
-
-    def wants(self, event: Event) -> bool:
-        return _matches(event, self.tenant, self.where)
+    def __init__(self, position: int) -> None:
+        #: The highest seq handed out.
+        self.position = position
+        #: The events handed out last, in seq order (at most ``buffer``).
+        self.recent: list[Event] = []
+        #: Set when a round added events; replaced by a new one for the next round.
+        self.arrived = anyio.Event()
+        #: This process's commits beyond ``position``, by seq (waiting for a gap to fill).
+        self.pending: dict[int, Event] = {}
+        self.polled = time.monotonic()
+        self.watchers: set[Subscription] = set()
 
 
 class ChangeFeeds:
@@ -108,19 +105,16 @@ class ChangeFeeds:
         *,
         poll_interval: float = POLL_INTERVAL,
         buffer: int = WATCHER_BUFFER,
-        on_event: Callable[[], None] | None = None,
+        on_event: Callable[[int], None] | None = None,
     ) -> None:
         self.backend = backend
         self.poll_interval = poll_interval
         self.buffer = buffer
+        self.batch_window = BATCH_WINDOW
         self.on_event = on_event
         self.running = False
-        self.batch_window = BATCH_WINDOW
+        self._feeds: dict[str, Feed] = {}
         self._last_round = 0.0
-        self._watchers: dict[str, set[Watcher]] = {}
-        self._position: dict[str, int] = {}
-        self._pending: dict[str, dict[int, Event]] = {}
-        self._polled: dict[str, float] = {}
         self._newest: dict[str, int] = {}
         self._trimmed: dict[str, int] = {}
         self._wake = anyio.Event()
@@ -130,7 +124,11 @@ class ChangeFeeds:
 
     def watcher_counts(self) -> dict[str, int]:
         """Open watchers per collection (for ``autocoder_watchers``)."""
-        return {collection: len(ws) for collection, ws in self._watchers.items()}
+        return {collection: len(feed.watchers) for collection, feed in self._feeds.items()}
+
+    def feed(self, collection: str) -> Feed | None:
+        """The feed of a watched collection (None once the store stopped)."""
+        return self._feeds.get(collection)
 
     # -- the task --------------------------------------------------------------------------
 
@@ -139,17 +137,17 @@ class ChangeFeeds:
         self.running = True
         try:
             while True:
-                with anyio.move_on_after(self.poll_interval if self._watchers else math.inf):
+                with anyio.move_on_after(self.poll_interval if self._feeds else math.inf):
                     await self._wake.wait()
-                # Under a stream of commits, hand out what came in one round every ``batch_window``
-                # seconds: each watcher then wakes once for many events, not once per event.
+                # Under a stream of commits, hand out what came in one round every
+                # ``batch_window`` seconds: a watcher then wakes once for many events.
                 wait = self._last_round + self.batch_window - time.monotonic()
                 if wait > 0:
                     await anyio.sleep(wait)
                 self._last_round = time.monotonic()
                 self._wake = anyio.Event()
                 try:
-                    for collection in list(self._watchers):
+                    for collection in list(self._feeds):
                         await self._advance(collection)
                     await self._trim()
                 except StoreError as exc:
@@ -159,55 +157,52 @@ class ChangeFeeds:
                     await anyio.sleep(self.poll_interval)
         finally:
             self.running = False
-            for watchers in self._watchers.values():
-                for watcher in watchers:
-                    watcher.send.close()
-            self._watchers.clear()
+            feeds, self._feeds = self._feeds, {}
+            for feed in feeds.values():
+                feed.arrived.set()  # watchers see the feed gone: the store stopped
 
     def _committed(self, changes: list[Change]) -> None:
         for change in changes:
             collection = change.collection
             if change.seq > self._newest.get(collection, 0):
                 self._newest[collection] = change.seq
-            pending = self._pending.get(collection)
-            if pending is not None and change.seq > self._position[collection]:
-                pending[change.seq] = change.as_event()
+            feed = self._feeds.get(collection)
+            if feed is not None and change.seq > feed.position:
+                feed.pending[change.seq] = change.as_event()
         self._wake.set()
 
     async def _advance(self, collection: str) -> None:
-        pending = self._pending[collection]
-        position = self._position[collection]
-        while position + 1 in pending:
-            position += 1
-            self._fan_out(collection, pending.pop(position))
+        feed = self._feeds[collection]
+        added = 0
+        while feed.position + 1 in feed.pending:
+            self._append(feed, feed.pending.pop(feed.position + 1))
+            added += 1
         now = time.monotonic()
-        if not pending and now - self._polled.get(collection, 0.0) < self.poll_interval:
-            return
-        self._polled[collection] = now
-        while collection in self._watchers:
-            position = self._position[collection]
-            events = await self.backend.changes_after(collection, position, 2**62, PAGE)
-            if collection not in self._watchers:
-                return
-            for event in events:
-                if event["seq"] == self._position[collection] + 1:
-                    self._fan_out(collection, event)
-                # else: handed out meanwhile from the process's own commits
-            for seq in [s for s in pending if s <= self._position[collection]]:
-                del pending[seq]
-            if len(events) < PAGE:
-                return
+        if feed.pending or now - feed.polled >= self.poll_interval:
+            feed.polled = now
+            while True:
+                events = await self.backend.changes_after(collection, feed.position, 2**62, PAGE)
+                if self._feeds.get(collection) is not feed:
+                    return  # no watcher is left
+                for event in events:
+                    if event["seq"] == feed.position + 1:
+                        self._append(feed, event)
+                        added += 1
+                    # else: handed out meanwhile from the process's own commits
+                for seq in [s for s in feed.pending if s <= feed.position]:
+                    del feed.pending[seq]
+                if len(events) < PAGE:
+                    break
+        if added:
+            if len(feed.recent) > self.buffer:
+                del feed.recent[: len(feed.recent) - self.buffer]
+            arrived, feed.arrived = feed.arrived, anyio.Event()
+            arrived.set()
 
-    def _fan_out(self, collection: str, event: Event) -> None:
-        """Hand ``event`` (the next seq) to every watcher of ``collection``; never waits."""
-        self._position[collection] = event["seq"]
-        watchers = self._watchers.get(collection, ())
-        for watcher in list(watchers):
-            try:
-                watcher.send.send_nowait(event)
-            except anyio.WouldBlock:
-                watcher.lagged = True
-                self.forget(watcher)
+    @staticmethod
+    def _append(feed: Feed, event: Event) -> None:
+        feed.position = event["seq"]
+        feed.recent.append(event)
 
     # -- watching --------------------------------------------------------------------------
 
@@ -227,8 +222,16 @@ class ChangeFeeds:
         if not self.running:
             raise Unavailable("the store is not running: changes can be watched once it is")
         start = await self.start_after(collection, since)
-        watcher = await self._register(collection, tenant, dict(where or {}), start)
-        return Subscription(self, watcher)
+        feed = self._feeds.get(collection)
+        if feed is None:
+            latest = await self.backend.latest_seq(collection)
+            feed = self._feeds.get(collection)
+            if feed is None:  # no other watcher came meanwhile
+                feed = self._feeds[collection] = Feed(latest)
+                self._wake.set()  # the loop now polls this collection too
+        subscription = Subscription(self, collection, tenant, dict(where or {}), start, feed)
+        feed.watchers.add(subscription)
+        return subscription
 
     async def start_after(self, collection: str, since: int | None) -> int:
         """The seq a watch starts after, checked against the history (see ``open``)."""
@@ -245,40 +248,19 @@ class ChangeFeeds:
                 raise gone(collection, since, oldest)
         return since
 
-    async def _register(
-        self, collection: str, tenant: str, where: dict[str, Any], start: int
-    ) -> Watcher:
-        if collection not in self._watchers:
-            latest = await self.backend.latest_seq(collection)
-            if collection not in self._watchers:  # no other watcher came meanwhile
-                self._position[collection] = latest
-                self._pending[collection] = {}
-                self._polled[collection] = time.monotonic()
-                self._watchers[collection] = set()
-                self._wake.set()  # the loop now polls this collection too
-        watcher = Watcher(collection, tenant, where, start, self.buffer)
-        watcher.joined_at = self._position[collection]
-        self._watchers[collection].add(watcher)
-        return watcher
-
-    def forget(self, watcher: Watcher) -> None:
-        """Stop handing events to ``watcher``."""
-        watcher.send.close()
-        watchers = self._watchers.get(watcher.collection)
-        if watchers is None:
+    def forget(self, subscription: Subscription) -> None:
+        """Stop following ``subscription``'s collection for it."""
+        feed = self._feeds.get(subscription.collection)
+        if feed is None:
             return
-        watchers.discard(watcher)
-        if not watchers:
-            collection = watcher.collection
-            del self._watchers[collection]
-            del self._position[collection]
-            del self._pending[collection]
-            self._polled.pop(collection, None)
+        feed.watchers.discard(subscription)
+        if not feed.watchers:
+            del self._feeds[subscription.collection]
 
-    def count(self) -> None:
-        """One event handed to a watcher (``autocoder_watch_events_total``)."""
-        if self.on_event is not None:
-            self.on_event()
+    def count(self, events: int) -> None:
+        """Events handed to a watcher (``autocoder_watch_events_total``)."""
+        if self.on_event is not None and events:
+            self.on_event(events)
 
     # -- history ---------------------------------------------------------------------------
 
@@ -306,24 +288,32 @@ class ChangeFeeds:
 class Subscription:
     """One open watch: ``await next()`` (or ``async for``) gives its events in seq order.
 
-    ``next()`` may be cancelled (a heartbeat timer around it) without losing anything: the
-    buffer's ``receive`` gives nothing up when cancelled, and a history read cancelled halfway
-    is made again. ``close()`` (or ``aclose()``) ends the watch.
+    The events are shared by every watcher of the collection: read them, do not change them.
+    Its cursor ``after`` is the last seq it handed out or passed over by its filters. It is
+    replayed from the history up to where the feed stood when it opened, then follows the
+    feed's ``recent`` events. ``next()`` may be cancelled (a heartbeat timer around it) without
+    losing anything. ``close()`` (or ``aclose()``) ends the watch.
     """
 
-    def __init__(self, feeds: ChangeFeeds, watcher: Watcher) -> None:
+    def __init__(
+        self,
+        feeds: ChangeFeeds,
+        collection: str,
+        tenant: str,
+        where: dict[str, Any],
+        after: int,
+        feed: Feed,
+    ) -> None:
         self.feeds = feeds
-        self.watcher = watcher
+        self.collection = collection
+        self.tenant = tenant
+        self.where = where
+        self.after = after
+        self._feed = feed
         self._ready: deque[Event] = deque()
-        #: An event of the buffer that came after a gap, handed out once the gap is filled.
-        self._held: Event | None = None
-        #: Replay from the history up to here (where the feed stood when the watcher joined).
-        self._replay_to = watcher.joined_at
-
-    @property
-    def after(self) -> int:
-        """The last seq handed out or passed over by the filters."""
-        return self.watcher.after
+        #: Replay from the history up to here (where the feed stood when the watch opened).
+        self._replay_to = feed.position
+        self._closed = False
 
     def __aiter__(self) -> Subscription:
         return self
@@ -334,73 +324,64 @@ class Subscription:
             raise StopAsyncIteration
         return event
 
+    def wants(self, event: Event) -> bool:
+        return _matches(event, self.tenant, self.where)
+
     async def next(self) -> Event | None:
-        """The next event, or None once the store has stopped; ``WatcherLagged`` when this
-        watcher fell a whole buffer behind (it was disconnected)."""
-        watcher = self.watcher
+        """The next event, or None once the watch was closed or the store stopped;
+        ``WatcherLagged`` when this watcher fell ``buffer`` events behind (it is closed)."""
         while True:
             if self._ready:
-                self.feeds.count()
                 return self._ready.popleft()
-            if watcher.after < self._replay_to:
+            if self._closed or self.feeds.feed(self.collection) is not self._feed:
+                return None
+            if self.after < self._replay_to:
                 await self._replay()
                 continue
-            held, self._held = self._held, None
-            if held is None:
-                try:
-                    # Events waiting are taken without a turn of the event loop each.
-                    held = watcher.receive.receive_nowait()
-                except anyio.WouldBlock:
-                    pass
-                except anyio.EndOfStream:
-                    held = None
-                    if watcher.lagged:
-                        raise self._lagged() from None
-                    return None
-            if held is None:
-                try:
-                    held = await watcher.receive.receive()
-                except anyio.EndOfStream:
-                    if watcher.lagged:
-                        raise self._lagged() from None
-                    return None  # the store stopped
-            seq = held["seq"]
-            if seq <= watcher.after:
+            feed = self._feed
+            if self.after < feed.position:
+                self._take(feed)
                 continue
-            if seq > watcher.after + 1:  # not expected: the history fills the gap anyway
-                self._replay_to, self._held = seq - 1, held
-                continue
-            watcher.after = seq
-            if watcher.wants(held):
-                self._ready.append(held)
+            await feed.arrived.wait()
 
-    def _lagged(self) -> WatcherLagged:
-        watcher = self.watcher
-        return WatcherLagged(
-            f"this watcher of {watcher.collection!r} fell {self.feeds.buffer} changes behind "
-            f"and was disconnected; watch again from seq {watcher.after}",
-            seq=watcher.after,
-        )
+    def _take(self, feed: Feed) -> None:
+        recent = feed.recent
+        first = recent[0]["seq"] if recent else feed.position + 1
+        if self.after + 1 < first:
+            self.close()
+            raise WatcherLagged(
+                f"this watcher of {self.collection!r} fell {self.feeds.buffer} changes behind "
+                f"and was disconnected; watch again from seq {self.after}",
+                seq=self.after,
+            )
+        wanted = 0
+        for event in recent[self.after + 1 - first :]:
+            if _matches(event, self.tenant, self.where):
+                self._ready.append(event)
+                wanted += 1
+        self.after = feed.position
+        self.feeds.count(wanted)
 
     async def _replay(self) -> None:
-        watcher = self.watcher
-        collection = watcher.collection
-        events = await self.feeds.backend.changes_after(
-            collection, watcher.after, self._replay_to, PAGE
-        )
-        if not events or events[0]["seq"] != watcher.after + 1:
-            raise gone(collection, watcher.after, await self.feeds.backend.oldest_seq(collection))
+        collection = self.collection
+        backend = self.feeds.backend
+        events = await backend.changes_after(collection, self.after, self._replay_to, PAGE)
+        if not events or events[0]["seq"] != self.after + 1:
+            raise gone(collection, self.after, await backend.oldest_seq(collection))
+        wanted = 0
         for event in events:
-            if event["seq"] != watcher.after + 1:
-                raise gone(collection, watcher.after, events[0]["seq"])
-            watcher.after = event["seq"]
-            if watcher.wants(event):
+            if event["seq"] != self.after + 1:
+                raise gone(collection, self.after, events[0]["seq"])
+            self.after = event["seq"]
+            if self.wants(event):
                 self._ready.append(event)
+                wanted += 1
+        self.feeds.count(wanted)
 
     def close(self) -> None:
         """End the watch (safe to call twice)."""
-        self.feeds.forget(self.watcher)
-        self.watcher.receive.close()
+        self._closed = True
+        self.feeds.forget(self)
 
     async def aclose(self) -> None:
         self.close()
