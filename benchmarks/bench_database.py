@@ -335,6 +335,10 @@ async def bench(dialect: str, url: str) -> list[Result]:
                         "DELETE FROM autocoder_id_counters WHERE table_name = ?",
                         backend.table_name,
                     )
+                for history in ("autocoder_changes", "autocoder_changes_seq"):
+                    await backend.db.execute(
+                        f"DELETE FROM {history} WHERE collection = ?", backend.table_name
+                    )
             await backend.close()
     return results
 

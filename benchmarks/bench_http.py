@@ -302,6 +302,13 @@ def drop_table(table: str) -> None:
         connection = await asyncpg.connect(POSTGRESQL_URL)
         try:
             await connection.execute(f'DROP TABLE IF EXISTS "{table}"')
+            # Its seq counter and change history (docs/change-feeds.md), when they exist.
+            for forget in (
+                "DELETE FROM autocoder_changes WHERE collection = $1",
+                "DELETE FROM autocoder_changes_seq WHERE collection = $1",
+            ):
+                with contextlib.suppress(asyncpg.UndefinedTableError):
+                    await connection.execute(forget, table)
         finally:
             await connection.close()
 
