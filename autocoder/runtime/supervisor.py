@@ -293,14 +293,32 @@ class Supervisor:
 
 
 async def _close_streams(components: Sequence[ComposedComponent]) -> None:
-    """Close every stream of ``components``: nothing reads or writes them any more."""
+    """Close every stream of ``components``: nothing reads or writes them any more. A request
+    still queued (its component was cancelled at the end of a drain) is answered
+    ``unavailable`` rather than left to time out."""
     with anyio.CancelScope(shield=True):
         for component in components:
             for outbound in component.send_streams.values():
                 await outbound.aclose()
             for inbound in component.receive_streams.values():
                 inbound.close_joining()
+                _refuse_queued(component, inbound)
                 await inbound.stream.aclose()
+
+
+def _refuse_queued(component: ComposedComponent, inbound: Inbound) -> None:
+    while True:
+        try:
+            envelope = inbound.stream.receive_nowait()
+        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+            return
+        if envelope.reply is not None:
+            envelope.reply.fail(
+                error_reply(
+                    "unavailable",
+                    f"component {component.name!r} stopped before it processed the message",
+                )
+            )
 
 
 def startup_error_of(component: ComposedComponent, exc: Exception) -> StartupError:

@@ -176,3 +176,22 @@ async def test_a_watch_through_the_new_endpoint_follows_the_new_store() -> None:
         ):
             assert (await client.post("/tasks", json={"n": 1})).status_code == 201
             assert await next_change(events(watch)) == ("1", 1)
+
+
+async def test_requests_still_queued_when_a_drain_times_out_are_answered_unavailable() -> None:
+    from tests.unit.test_runtime import Gate, Source, bind
+
+    source, gate = Source("source"), Gate("gate")
+    system = System("s", [source, gate], [bind("source", "gate")], shutdown_timeout=0.2)
+    replies: list[dict[str, Any]] = []
+
+    async def ask(n: int) -> None:
+        replies.append(await source.request("input", {"n": n}, timeout=30))
+
+    with anyio.fail_after(10):  # not the requests' 30 s
+        async with anyio.create_task_group() as tg, system:
+            for n in range(2):
+                tg.start_soon(ask, n)
+            while gate.receive_streams["input"].buffer_used() < 1:  # one taken, one queued
+                await anyio.sleep(0.01)
+    assert [r["error_type"] for r in replies] == ["unavailable", "unavailable"]
