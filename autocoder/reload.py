@@ -12,7 +12,8 @@ removed or replaced, so that it serves what they serve now.
 Refused with the reason (``ReloadRefused``), changing nothing: another system name, and any
 change to ``system.nats``, to a nats binding or to a component bound over nats, for those
 bindings are made once, when the process starts. ``System.reload`` applies a plan;
-``watch_file`` is ``autocoder run --watch``.
+``reload_logged`` reads the file, applies it, logs and counts the outcome; ``watch_file`` is
+``autocoder run --watch``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,25 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
+import structlog
 
 from autocoder.blueprint.loader import LoadedBlueprint, LoadedComponent
-from autocoder.errors import ReloadRefused
+from autocoder.errors import BlueprintError, ReloadRefused, StartupError, UsageError
+from autocoder.observability.metrics import SystemMetrics
 
-__all__ = ["Plan", "plan_reload", "watch_file", "watch_file_blocking"]
+__all__ = [
+    "Plan",
+    "ReadBlueprint",
+    "plan_reload",
+    "reload_logged",
+    "watch_file",
+    "watch_file_blocking",
+]
+
+log = structlog.get_logger("autocoder")
 
 #: Milliseconds ``--watch`` waits for a file to settle: an editor's save is several writes.
 WATCH_DEBOUNCE_MS = 200
@@ -117,6 +130,44 @@ def _refuse_nats_changes(
         raise ReloadRefused(
             f"{', '.join(map(repr, bound))} would change, and is bound over nats; {how}"
         )
+
+
+#: How a process reads its blueprint again: the file, restricted and adjusted as at start-up.
+ReadBlueprint = Callable[[], LoadedBlueprint]
+
+
+class Reloads(Protocol):
+    """What ``reload_logged`` needs of a System."""
+
+    metrics: SystemMetrics
+
+    async def reload(self, loaded: LoadedBlueprint) -> Plan: ...
+
+
+async def reload_logged(system: Reloads, read: ReadBlueprint, by: str) -> bool:
+    """Read the blueprint again and apply it; logged as ``reloaded`` (the names added,
+    changed and removed) or ``reload_failed`` (every problem as ``FILE:LINE:COL``, or the
+    reason), counted in ``autocoder_reloads_total{result}``. Whether it succeeded."""
+    try:
+        plan = await system.reload(read())
+    except BlueprintError as exc:
+        log.error("reload_failed", by=by, problems=[str(p) for p in exc.problems])
+    except (ReloadRefused, UsageError, StartupError) as exc:
+        log.error("reload_failed", by=by, error=str(exc))
+    except Exception as exc:  # a bug: say so, and keep serving
+        log.error("reload_failed", by=by, error=f"internal error: {exc!r}", exc_info=exc)
+    else:
+        system.metrics.reloads.labels("success").inc()
+        log.info(
+            "reloaded",
+            by=by,
+            added=list(plan.added),
+            changed=list(plan.changed),
+            removed=list(plan.removed),
+        )
+        return True
+    system.metrics.reloads.labels("failure").inc()
+    return False
 
 
 async def watch_file(path: str, changed: Callable[[], None], stop: anyio.Event) -> None:

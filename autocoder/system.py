@@ -46,12 +46,12 @@ import structlog
 from anyio.abc import TaskGroup
 
 from autocoder.blueprint.model import Binding
-from autocoder.errors import BlueprintError, ReloadRefused, StartupError, UsageError
+from autocoder.errors import ReloadRefused, UsageError
 from autocoder.http.served import ServedComponent
 from autocoder.logging import LogFormat, configure_logging
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.observability.tracing import tracing_from_environment
-from autocoder.reload import Plan, plan_reload, watch_file
+from autocoder.reload import Plan, ReadBlueprint, plan_reload, reload_logged, watch_file
 from autocoder.runtime import registry
 from autocoder.runtime.component import ComposedComponent
 from autocoder.runtime.deadlines import Deadlines
@@ -89,9 +89,7 @@ class System:
         #: Tracing as the ``OTEL_*`` variables configure it (``None``: off, the default).
         self.tracing = tracing_from_environment(name)
         for component in components:
-            component.metrics = self.metrics
-            component.tracing = self.tracing
-            component.system = self
+            self._attach(component)
         self.deadlines = Deadlines()
         #: The blueprint it was made from (``from_loaded``), which a reload compares with.
         self.loaded: LoadedBlueprint | None = None
@@ -148,6 +146,12 @@ class System:
         from autocoder.blueprint.loader import load_blueprint_text
 
         return cls.from_loaded(load_blueprint_text(text, filename, environ=environ))
+
+    def _attach(self, component: ComposedComponent) -> None:
+        """Give ``component`` the system's metrics, tracing and itself."""
+        component.metrics = self.metrics
+        component.tracing = self.tracing
+        component.system = self
 
     def _memory_bindings(self, bindings: Sequence[Binding]) -> list[Binding]:
         return [
@@ -249,11 +253,7 @@ class System:
         leaving = [self.components[name] for name in (*plan.changed, *plan.removed)]
         for component in new:
             self.prepare(component)
-            component.metrics, component.tracing, component.system = (
-                self.metrics,
-                self.tracing,
-                self,
-            )
+            self._attach(component)
         _take_over_listeners(new, leaving)
         now = {name: self.components[name] for name in plan.kept} | {c.name: c for c in new}
         bindings = loaded.blueprint.system.bindings
@@ -430,36 +430,6 @@ def tune_garbage_collector() -> None:
     """
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
-
-
-#: How a process reads its blueprint again: the file, restricted and adjusted as at start-up.
-ReadBlueprint = Callable[[], "LoadedBlueprint"]
-
-
-async def reload_logged(system: System, read: ReadBlueprint, by: str) -> bool:
-    """Read the blueprint again and apply it; logged as ``reloaded`` (the names added,
-    changed and removed) or ``reload_failed`` (every problem as ``FILE:LINE:COL``, or the
-    reason), counted in ``autocoder_reloads_total{result}``. Whether it succeeded."""
-    try:
-        plan = await system.reload(read())
-    except BlueprintError as exc:
-        log.error("reload_failed", by=by, problems=[str(p) for p in exc.problems])
-    except (ReloadRefused, UsageError, StartupError) as exc:
-        log.error("reload_failed", by=by, error=str(exc))
-    except Exception as exc:  # a bug: say so, and keep serving
-        log.error("reload_failed", by=by, error=f"internal error: {exc!r}", exc_info=exc)
-    else:
-        system.metrics.reloads.labels("success").inc()
-        log.info(
-            "reloaded",
-            by=by,
-            added=list(plan.added),
-            changed=list(plan.changed),
-            removed=list(plan.removed),
-        )
-        return True
-    system.metrics.reloads.labels("failure").inc()
-    return False
 
 
 async def serve_until_signalled(
