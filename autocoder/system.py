@@ -481,12 +481,13 @@ async def serve_until_signalled(
 
             async def reload_when_asked() -> None:
                 assert reload_from is not None
+                await system_started.wait()  # one asked for during start-up is made now
                 async for by in requests:
                     await reload_logged(system, reload_from, by)
 
             async def watch_the_file() -> None:
+                # Watching from the start: a write just after "is up" is never missed.
                 assert watch is not None
-                await system_started.wait()
                 await watch_file(watch, lambda: ask("watch"), stop_watching)
 
             system_started, stop_watching = anyio.Event(), anyio.Event()
@@ -517,14 +518,14 @@ def run_blueprint(
     from autocoder.blueprint.loader import load_blueprint
 
     configure_logging(log_format, log_level)
+    # Until the signal receiver takes SIGHUP over, one would end the process.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     def read() -> LoadedBlueprint:
         loaded = load_blueprint(path)  # FILE in problems as the command line gave it
         return restrict(loaded, components) if components is not None else loaded
 
     system = System.from_loaded(read())
-    # Until the system serves and takes SIGHUP over, one would end the process.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         anyio.run(
             functools.partial(
