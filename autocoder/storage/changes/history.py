@@ -22,6 +22,7 @@ it is run by the change feeds now and then, never by writers.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from typing import Any
 
@@ -154,6 +155,32 @@ async def _record(conn: Connection, collection: str, changes: list[Change]) -> N
             await conn.execute_many(_sql(_INSERT, dialect), rows_in)
     for offset, change in enumerate(changes):
         change.seq = last - count + 1 + offset
+
+
+def record_changes_in_thread(connection: sqlite3.Connection, changes: list[Change]) -> None:
+    """``record_changes`` for SQLite, run in its connection's thread (``Connection.in_thread``)
+    inside the transaction, so that a group-commit batch writes and numbers its changes in one
+    call: the same statements, with no hop back to the event loop between them."""
+    by_collection: dict[str, list[Change]] = defaultdict(list)
+    for change in changes:
+        by_collection[change.collection].append(change)
+    bump, insert = _sql(_BUMP["sqlite"], "sqlite"), _sql(_INSERT, "sqlite")
+    for collection in sorted(by_collection):
+        numbered = by_collection[collection]
+        count = len(numbered)
+        rows = connection.execute(bump, (count, collection)).fetchall()
+        if not rows:
+            raise _no_counter(collection)
+        first = int(rows[0][0]) - count + 1
+        connection.executemany(
+            insert,
+            [
+                (collection, first + i, c.tenant, orjson.dumps(c.event_without_seq()).decode())
+                for i, c in enumerate(numbered)
+            ],
+        )
+        for offset, change in enumerate(numbered):
+            change.seq = first + offset
 
 
 def _no_counter(collection: str) -> InternalError:

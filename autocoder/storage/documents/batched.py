@@ -17,8 +17,9 @@ go in one statement.
   counter row) and the creates go in one multi-row ``INSERT``. Updates, replaces and deletes
   read their rows ``FOR UPDATE`` in one ``SELECT``, merge here, and write back in one
   ``INSERT … ON DUPLICATE KEY UPDATE`` (the rows exist and are locked) or one ``DELETE``.
-- SQLite: the whole batch is one call into the connection's thread, the same statements as
-  one write at a time but with no hop back to the event loop between them.
+- SQLite: the whole batch, and the numbering of its changes, is one call into the
+  connection's thread, the same statements as one write at a time but with no hop back to
+  the event loop between them.
 
 Nothing here catches a database error: a statement that fails makes ``commit_together`` roll
 back and run the batch write by write, where each failing write fails alone.
@@ -34,6 +35,7 @@ import orjson
 
 from autocoder.errors import Conflict, NotFound, ValidationFailed
 from autocoder.storage.backend import Record
+from autocoder.storage.changes import history
 from autocoder.storage.documents.operations import (
     DocumentOps,
     MySqlOps,
@@ -255,11 +257,18 @@ def _sqlite_batch(
     connection: sqlite3.Connection, sql: Any, writes: list[Write], outcomes: list[Outcome]
 ) -> list[Outcome]:
     """Run in the connection's thread, inside the batch's transaction: each write as
-    ``SqliteOps`` runs it alone."""
+    ``SqliteOps`` runs it alone, then their changes numbered (``history``) in the same call:
+    the outcome of a write that succeeded is its ``Change``, already numbered."""
     results = list(outcomes)
+    changes = []
     for index, write in enumerate(writes):
         if results[index] is None:
-            results[index] = _sqlite_write(connection, sql, write)
+            outcome = _sqlite_write(connection, sql, write)
+            if isinstance(outcome, Record):
+                outcome = write.change(outcome)
+                changes.append(outcome)
+            results[index] = outcome
+    history.record_changes_in_thread(connection, changes)
     return results
 
 

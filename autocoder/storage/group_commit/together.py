@@ -17,7 +17,8 @@ optimistic, with a retry without the write that failed:
 
 ``ops_on(conn)`` gives the backend's ``Operations`` on the transaction's connection;
 ``fast(ops, writes)``, when given, may run the writes with fewer statements (several rows at
-once) and returns the outcome of each; it returns None, having done nothing, when it cannot,
+once) and returns the outcome of each (a record; or, when it numbered the changes itself in
+the same transaction, the ``Change``); it returns None, having done nothing, when it cannot,
 and when it raises the transaction is rolled back and the writes run again one by one.
 Either way every write's outcome is what it would have been had the writes run alone, one
 after another, in the order given. ``before_commit`` (the change history's
@@ -100,14 +101,19 @@ class _Attempt:
             if outcomes is None:
                 outcomes = [await self._one(conn, ops, i, w) for i, w in enumerate(pending)]
             changes: list[Change] = []
+            unnumbered: list[Change] = []
             for write, outcome in zip(pending, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
                     write.outcome = outcome
+                    continue
+                if isinstance(outcome, Change):  # numbered by the fast path itself
+                    write.outcome = outcome
                 else:
                     write.outcome = write.change(outcome)
-                    changes.append(write.outcome)
-            if before_commit is not None:
-                await before_commit(conn, changes)
+                    unnumbered.append(write.outcome)
+                changes.append(write.outcome)
+            if before_commit is not None and unnumbered:
+                await before_commit(conn, unnumbered)
         return changes
 
     async def _one(self, conn: Connection, ops: Any, index: int, write: Write) -> Outcome:
