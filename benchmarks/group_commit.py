@@ -215,6 +215,8 @@ async def _drop(url: str, dialect: str, table: str) -> None:
         await db.execute(f"DROP TABLE IF EXISTS {quote(table, dialect)}")
         if dialect == "mysql":
             await db.execute("DELETE FROM autocoder_id_counters WHERE table_name = ?", table)
+        for history in ("autocoder_changes", "autocoder_changes_seq"):
+            await db.execute(f"DELETE FROM {history} WHERE collection = ?", table)
     finally:
         await db.disconnect()
 
