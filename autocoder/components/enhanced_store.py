@@ -30,13 +30,14 @@ from autocoder.observability.perf import PerformanceMonitor
 from autocoder.runtime.component import ComponentConfig
 from autocoder.runtime.messages import Reply
 from autocoder.storage.backend import StorageBackend
+from autocoder.storage.group_commit import DEFAULT_MAX_BATCH_SIZE
 from autocoder.storage.settings import DatabaseSettings
 from autocoder.storage.sql.dialects import Dialect, dialect_of
 from autocoder.storage.tables.backend import TableBackend
 from autocoder.storage.tables.migrations import Migration, MigrationStatus, check_versions
 from autocoder.store.messages import IDENTIFIER, parse_message
 
-from .store import DEFAULT_MAX_BATCH_SIZE, Store, in_memory_sqlite
+from .store import Store, in_memory_sqlite
 
 #: The SQLite database of ``testing_mode`` when ``connection_string`` is not an sqlite:/// URL.
 IN_MEMORY_URL = "sqlite:///:memory:"

@@ -24,7 +24,7 @@ from autocoder.observability.perf import Meter, PerformanceMonitor
 from autocoder.runtime.component import ComponentConfig, ComposedComponent
 from autocoder.runtime.messages import Reply
 from autocoder.storage.backend import StorageBackend
-from autocoder.storage.group_commit import GroupCommit
+from autocoder.storage.group_commit import DEFAULT_MAX_BATCH_SIZE, GroupCommit
 from autocoder.storage.memory import MemoryBackend
 from autocoder.storage.settings import DatabaseSettings
 from autocoder.storage.sql.dialects import Dialect, scheme_dialect
@@ -35,9 +35,6 @@ from autocoder.store.messages import IDENTIFIER, action_label, parse_message
 DatabaseType = Dialect
 
 SQL_BACKEND = "autocoder.storage.documents:SqlDocumentBackend"
-
-#: Writes a database store commits in one transaction at most (``max_batch_size``).
-DEFAULT_MAX_BATCH_SIZE = 100
 
 
 def database_type_of(url: str) -> DatabaseType | None:

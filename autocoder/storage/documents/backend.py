@@ -36,7 +36,13 @@ from autocoder.storage.documents.statements import (
     create_counters,
     create_table,
 )
-from autocoder.storage.group_commit import GroupCommit, Write, commit_together, writers
+from autocoder.storage.group_commit import (
+    DEFAULT_MAX_BATCH_SIZE,
+    GroupCommit,
+    Write,
+    commit_together,
+    writers,
+)
 from autocoder.storage.sql.database import Connection, Database
 from autocoder.storage.sql.dialects import check_identifier, quote
 from autocoder.storage.sql.snapshot import snapshot
@@ -64,7 +70,7 @@ class SqlDocumentBackend(StorageBackend):
         pool_max_size: int = 4,
         pool_timeout: float = 5.0,
         command_timeout: float | None = 30.0,
-        max_batch_size: int = 1,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     ) -> None:
         super().__init__()
         try:

@@ -5,8 +5,17 @@ how a batch is cut in rounds; ``together`` runs a batch in one transaction, each
 alone.
 """
 
-from autocoder.storage.group_commit.queue import GroupCommit, writers
+from autocoder.storage.group_commit.queue import DEFAULT_MAX_BATCH_SIZE, GroupCommit, writers
 from autocoder.storage.group_commit.together import commit_together
 from autocoder.storage.group_commit.write import EVENTS, Write, WriteKind, rounds
 
-__all__ = ("EVENTS", "GroupCommit", "Write", "WriteKind", "commit_together", "rounds", "writers")
+__all__ = (
+    "DEFAULT_MAX_BATCH_SIZE",
+    "EVENTS",
+    "GroupCommit",
+    "Write",
+    "WriteKind",
+    "commit_together",
+    "rounds",
+    "writers",
+)

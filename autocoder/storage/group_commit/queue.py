@@ -157,6 +157,10 @@ class GroupCommit:
             self._next()
 
 
+#: Writes committed together at most, unless a store's ``max_batch_size`` says otherwise.
+DEFAULT_MAX_BATCH_SIZE = 100
+
+
 def writers(connections: int, max_batch_size: int) -> int:
     """Operations a store should run at once: one per connection, and with group commit also
     the writes of a batch being committed and of the next one gathering meanwhile (without

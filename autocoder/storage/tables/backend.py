@@ -35,7 +35,13 @@ from autocoder.storage.backend import (
 from autocoder.storage.changes import history
 from autocoder.storage.changes.change import Change
 from autocoder.storage.changes.journal import Journal
-from autocoder.storage.group_commit import GroupCommit, Write, commit_together, writers
+from autocoder.storage.group_commit import (
+    DEFAULT_MAX_BATCH_SIZE,
+    GroupCommit,
+    Write,
+    commit_together,
+    writers,
+)
 from autocoder.storage.settings import DatabaseSettings
 from autocoder.storage.sql.database import Connection
 from autocoder.storage.sql.snapshot import snapshot
@@ -62,7 +68,7 @@ class TableBackend(StorageBackend):
         migrations: Sequence[Migration] = (),
         apply_migrations: bool = True,
         progress: Progress | None = None,
-        max_batch_size: int = 1,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     ) -> None:
         super().__init__()
         self.settings = settings
