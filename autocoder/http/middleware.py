@@ -139,7 +139,7 @@ class EndpointMiddleware:
                     method=scope["method"],
                     route=route,
                     status=status,
-                    duration_ms=round(seconds * 1000, 3),
+                    duration_ms=int(seconds * 1_000_000) / 1000,  # to the µs; cheaper than round
                     request_id=request_id,
                 )
             release(adopted)
