@@ -13,12 +13,16 @@ verdicts cached, and a line that cannot hide a secret written without masking it
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
+import os
 import re
 import sys
+import threading
 import time
 from collections.abc import MutableMapping
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import orjson
 import structlog
@@ -177,6 +181,81 @@ class _JsonLine:
         return verdict
 
 
+#: Lines written together stay within what a pipe writes at once (POSIX ``PIPE_BUF``), so the
+#: workers of ``--workers N``, which share stderr, never cut into each other's lines.
+_ATOMIC_BYTES = 4096
+
+
+class _Lines:
+    """The JSON log's output: each line whole, the lines of one event-loop turn in one write.
+
+    Written one ``write`` per line, the access log spends more time in the kernel than in
+    rendering (a file append per request). So a line logged at ``info`` or below while an
+    event loop runs is kept and written, with the others of that turn, from a callback the
+    loop runs next (``call_soon``): at once as far as a reader can tell, but in one ``write``
+    (of at most ``_ATOMIC_BYTES``, whole lines) for many requests under load. A ``warning``
+    or worse, a line logged outside a running loop (start-up, threads) and the end of the
+    process (``atexit``) and a fork (``--workers``) write what is kept first, then their own
+    line, so the order holds and nothing waits behind a line that may be the last before an
+    exit.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._lock = threading.Lock()
+        self._kept: list[bytes] = []
+        self._flushing_on: asyncio.AbstractEventLoop | None = None
+        atexit.register(self.flush)
+        os.register_at_fork(before=self.flush)  # a worker must not write its parent's lines
+
+    def msg(self, message: bytes) -> None:
+        """Keep ``message`` for the end of the loop's turn, or write it now outside a loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.now(message)
+            return
+        with self._lock:
+            self._kept.append(message + b"\n")
+            if self._flushing_on is None:
+                loop.call_soon(self.flush)
+                self._flushing_on = loop
+            elif self._flushing_on is not loop:  # another loop's turn: do not wait on it
+                self._write_kept()
+
+    def now(self, message: bytes) -> None:
+        """Write what is kept, then ``message``."""
+        with self._lock:
+            self._kept.append(message + b"\n")
+            self._write_kept()
+
+    def flush(self) -> None:
+        """Write what is kept."""
+        with self._lock:
+            self._write_kept()
+
+    def _write_kept(self) -> None:
+        self._flushing_on = None
+        if not self._kept:  # (at exit, a file replaced by then may be closed: leave it be)
+            return
+        lines, self._kept = self._kept, []
+        chunk: list[bytes] = []
+        size = 0
+        for line in lines:
+            if chunk and size + len(line) > _ATOMIC_BYTES:
+                self._file.write(b"".join(chunk))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        if chunk:
+            self._file.write(b"".join(chunk))
+        self._file.flush()
+
+    # structlog calls the method named as the level; a warning or worse is not kept.
+    debug = info = msg
+    warning = warn = error = err = critical = fatal = exception = failure = now
+
+
 def configure_logging(log_format: LogFormat | None = None, level: str = "info") -> None:
     """Configure structlog for the process: ``console`` or ``json`` (default: by terminal)."""
     if log_format is None:
@@ -188,7 +267,8 @@ def configure_logging(log_format: LogFormat | None = None, level: str = "info") 
     logger_factory: Any
     if log_format == "json":
         processors = [structlog.contextvars.merge_contextvars, _JsonLine()]
-        logger_factory = structlog.BytesLoggerFactory(file=sys.stderr.buffer)
+        lines = _Lines(sys.stderr.buffer)
+        logger_factory = lambda *_args: lines  # noqa: E731 - one output for every logger
     else:
         processors = [
             structlog.contextvars.merge_contextvars,
@@ -198,8 +278,8 @@ def configure_logging(log_format: LogFormat | None = None, level: str = "info") 
             _mask_rendered,
         ]
         logger_factory = structlog.WriteLoggerFactory(file=sys.stderr)
-    # One write per line (both factories): the workers of ``--workers N`` share stderr, and a
-    # line written in two pieces (the text, then its newline) could be cut by another's line.
+    # Whole lines in each write (both outputs): the workers of ``--workers N`` share stderr,
+    # and a line written in two pieces (the text, then its newline) could be cut by another's.
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
