@@ -144,9 +144,10 @@ class _JsonLine:
     """structlog's last processor for JSON lines: the event as one line of bytes.
 
     It adds ``level`` and ``timestamp``, masks secrets as ``mask_event`` does, renders a
-    traceback as structlog's ``dict_tracebacks`` does, serialises with structlog's
-    ``JSONRenderer`` over orjson and masks what reached the rendered text: the work of five
-    processors in one call, since the access log writes a line per request through it.
+    traceback as structlog's ``dict_tracebacks`` does, serialises with orjson (what JSON has
+    no type for as structlog's ``JSONRenderer`` renders it) and masks what reached the
+    rendered text: the work of five processors in one call, since the access log writes a
+    line per request through it.
 
     Most lines need no masking, and that is cheap to see: none of their keys looks secret
     (known per set of keys, so each key is judged once) and their rendering holds no URL
@@ -243,13 +244,15 @@ class _Lines:
         size = 0
         for line in lines:
             if chunk and size + len(line) > _ATOMIC_BYTES:
-                self._file.write(b"".join(chunk))
+                self._write(b"".join(chunk))
                 chunk, size = [], 0
             chunk.append(line)
             size += len(line)
-        if chunk:
-            self._file.write(b"".join(chunk))
-        self._file.flush()
+        self._write(b"".join(chunk))
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._file.flush()  # one write each: a buffer must not join two chunks into one
 
     # structlog calls the method named as the level; a warning or worse is not kept.
     debug = info = msg

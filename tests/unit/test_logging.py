@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 
 import pytest
 import structlog
 
-from autocoder.logging import configure_logging, mask_secrets
+from autocoder.logging import _Lines, configure_logging, mask_secrets
 
 
 @pytest.mark.parametrize(
@@ -113,3 +115,52 @@ def test_a_plain_line_is_written_as_it_was_logged(capsys: pytest.CaptureFixture[
     }
     assert event["duration_ms"] == 0.123 and event["level"] == "info"
     assert event["timestamp"].endswith("Z") and len(event["timestamp"]) == 27
+
+
+def test_the_info_lines_of_a_loop_turn_go_out_after_it_and_a_warning_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("json", "info")
+    log = structlog.get_logger("autocoder").bind(component="c")
+    seen: list[str] = []
+
+    async def main() -> None:
+        log.info("first")
+        log.info("second")
+        seen.append(capsys.readouterr().err)  # kept until the turn is over
+        await asyncio.sleep(0)
+        seen.append(capsys.readouterr().err)
+        log.info("third")
+        log.warning("fourth")  # written at once, after what was kept
+        seen.append(capsys.readouterr().err)
+
+    asyncio.run(main())
+    log.info("outside a loop")
+    seen.append(capsys.readouterr().err)
+    events = [[json.loads(line)["event"] for line in text.splitlines()] for text in seen]
+    assert events == [[], ["first", "second"], ["third", "fourth"], ["outside a loop"]]
+
+
+def test_lines_written_together_are_whole_and_at_most_4096_bytes_a_write() -> None:
+    class Recorder(io.BytesIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes: list[bytes] = []
+
+        def flush(self) -> None:
+            self.writes.append(self.getvalue())
+            self.seek(0)
+            self.truncate()
+
+    recorder = Recorder()
+    lines = _Lines(recorder)
+
+    async def main() -> None:
+        for n in range(100):
+            lines.info(b"%03d " % n + b"x" * 96)
+
+    asyncio.run(main())
+    assert len(recorder.writes) > 1
+    assert all(0 < len(write) <= 4096 and write.endswith(b"\n") for write in recorder.writes)
+    written = b"".join(recorder.writes).splitlines()
+    assert written == [b"%03d " % n + b"x" * 96 for n in range(100)]
