@@ -198,7 +198,8 @@ class _Lines:
     or worse, a line logged outside a running loop (start-up, threads) and the end of the
     process (``atexit``) and a fork (``--workers``) write what is kept first, then their own
     line, so the order holds and nothing waits behind a line that may be the last before an
-    exit.
+    exit. The price: code that blocks the loop holds the ``info`` lines of its turn until it
+    gives the loop back.
     """
 
     def __init__(self, file: BinaryIO) -> None:
