@@ -8,10 +8,12 @@ event per committed change of the collection in the request's tenant, in seq ord
     event: change
     data: {"event":"updated","collection":"tasks",...,"seq":42}
 
-and a comment line ``: keep-alive`` whenever nothing was sent for ``heartbeat_seconds``. Every
-check (a ``since`` too old: 410 ``gone``; past the latest seq, or a bad parameter: 422) is
-made before the response head. A watcher that fell a whole buffer behind is disconnected: the
-stream ends (after the comment ``: lagged``), and the client resumes from its last id.
+(the events of one round of the feed are written at once, encoded and joined once for every
+watcher with the same tenant and filters), and a comment line ``: keep-alive`` whenever
+nothing was sent for ``heartbeat_seconds``. Every check (a ``since`` too old: 410 ``gone``;
+past the latest seq, or a bad parameter: 422) is made before the response head. A watcher that
+fell a whole buffer behind is disconnected: the stream ends (after the comment ``: lagged``),
+and the client resumes from its last id.
 """
 
 from __future__ import annotations
@@ -67,17 +69,18 @@ def event_text(event: dict[str, Any]) -> bytes:
 async def _events(
     subscription: Subscription, heartbeat_seconds: float, stopping: Callable[[], bool]
 ) -> AsyncIterator[bytes]:
+    # One write per round of the feed: its events joined, encoded once for all watchers.
     try:
         yield b"retry: 1000\n\n"
         last_sent = time.monotonic()
         while not stopping():
-            event = None
+            text = None
             with anyio.move_on_after(min(heartbeat_seconds, _STOP_CHECK_SECONDS)):
-                event = await subscription.next()
-                if event is None:
+                text = await subscription.next_encoded(event_text)
+                if text is None:
                     return  # the store stopped
-            if event is not None:
-                yield event_text(event)
+            if text is not None:
+                yield text
                 last_sent = time.monotonic()
             elif time.monotonic() - last_sent >= heartbeat_seconds:
                 yield b": keep-alive\n\n"

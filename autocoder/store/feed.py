@@ -81,13 +81,28 @@ def gone(collection: str, since: int, oldest: int | None) -> ChangesGone:
 class Feed:
     """One watched collection: where its changes stand, and the latest of them."""
 
-    __slots__ = ("arrived", "pending", "polled", "position", "recent", "watchers")
+    __slots__ = (
+        "arrived",
+        "encoded",
+        "pending",
+        "polled",
+        "position",
+        "recent",
+        "rounds",
+        "watchers",
+    )
 
     def __init__(self, position: int) -> None:
         #: The highest seq handed out.
         self.position = position
         #: The events handed out last, in seq order (at most ``buffer``).
         self.recent: list[Event] = []
+        #: The wire form of events of ``recent``, by seq, made once for all their watchers
+        #: (``Subscription.encode``); dropped with the events leaving ``recent``.
+        self.encoded: dict[int, bytes] = {}
+        #: This round's events for the watchers of one cursor, tenant and filters, encoded and
+        #: joined once for all of them (``Subscription.next_encoded``), with their count.
+        self.rounds: dict[tuple[int, str, str], tuple[bytes, int]] = {}
         #: Set when a round added events; replaced by a new one for the next round.
         self.arrived = anyio.Event()
         #: This process's commits beyond ``position``, by seq (waiting for a gap to fill).
@@ -196,6 +211,10 @@ class ChangeFeeds:
         if added:
             if len(feed.recent) > self.buffer:
                 del feed.recent[: len(feed.recent) - self.buffer]
+                first = feed.recent[0]["seq"]
+                for seq in [seq for seq in feed.encoded if seq < first]:
+                    del feed.encoded[seq]
+            feed.rounds = {}
             arrived, feed.arrived = feed.arrived, anyio.Event()
             arrived.set()
 
@@ -314,6 +333,8 @@ class Subscription:
         #: Replay from the history up to here (where the feed stood when the watch opened).
         self._replay_to = feed.position
         self._closed = False
+        #: The filters as a key: watchers with the same ones share a round's encoded events.
+        self._filters = repr(sorted(where.items()))
 
     def __aiter__(self) -> Subscription:
         return self
@@ -343,6 +364,51 @@ class Subscription:
                 self._take(feed)
                 continue
             await feed.arrived.wait()
+
+    async def next_encoded(self, encoding: Callable[[Event], bytes]) -> bytes | None:
+        """Like ``next()``, but every event ready now at once, each as ``encoding(event)``,
+        joined: what a watcher writing to a socket sends in one write. The events of a round
+        are filtered, encoded and joined once for every watcher of the collection that stands
+        at the same seq with the same tenant and filters (one wire format per feed: every
+        caller passes the same ``encoding``)."""
+        while True:
+            if self._ready:
+                events, self._ready = self._ready, deque()
+                return b"".join(self.encode(event, encoding) for event in events)
+            if self._closed or self.feeds.feed(self.collection) is not self._feed:
+                return None
+            if self.after < self._replay_to:
+                await self._replay()
+                continue
+            feed = self._feed
+            if self.after < feed.position:
+                key = (self.after, self.tenant, self._filters)
+                shared = feed.rounds.get(key)
+                if shared is None:
+                    self._take(feed)
+                    events, self._ready = self._ready, deque()
+                    text = b"".join(self.encode(event, encoding) for event in events)
+                    shared = feed.rounds[key] = (text, len(events))
+                else:
+                    self.after = feed.position
+                    self.feeds.count(shared[1])
+                if shared[1]:
+                    return shared[0]
+                continue
+            await feed.arrived.wait()
+
+    def encode(self, event: Event, encoding: Callable[[Event], bytes]) -> bytes:
+        """``encoding(event)``, made once per event of the shared buffer for every watcher of
+        the collection (one wire format per feed: every caller passes the same
+        ``encoding``); an event replayed from the history is encoded for this watcher."""
+        seq = event["seq"]
+        encoded = self._feed.encoded.get(seq)
+        if encoded is None:
+            encoded = encoding(event)
+            recent = self._feed.recent
+            if recent and seq >= recent[0]["seq"]:
+                self._feed.encoded[seq] = encoded
+        return encoded
 
     def _take(self, feed: Feed) -> None:
         recent = feed.recent

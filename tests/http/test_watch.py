@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -108,6 +109,43 @@ async def test_filters_and_tenants_pick_the_changes_a_watcher_sees(serve: Serve)
         async with r.client.stream("GET", "/tasks", params=params, headers=headers) as response:
             got = await changes(events(response), 1)
     assert [(e.id, e.data and e.data["tenant"]) for e in got] == [("3", "acme")]
+
+
+async def test_watchers_sharing_a_round_each_get_their_own_tenant_and_filters(
+    serve: Serve,
+) -> None:
+    # The feed encodes a round once per cursor, tenant and filters: watchers alike share it,
+    # the others must still get exactly theirs.
+    watches = [("acme", {"done": "true"}), ("acme", {"done": "true"}), ("acme", {}), ("zeta", {})]
+    async with serve(blueprint()) as r, contextlib.AsyncExitStack() as stack:
+        streams = []
+        for tenant, where in watches:
+            response = await stack.enter_async_context(
+                r.client.stream(
+                    "GET",
+                    "/tasks",
+                    params={"watch": "true", **where},
+                    headers={"X-Tenant-ID": tenant},
+                )
+            )
+            stream = events(response)
+            assert (await anext(stream)).retry == 1000
+            streams.append(stream)
+        writes = [("acme", True), ("zeta", True), ("acme", False), ("acme", True), ("zeta", False)]
+
+        async def write(n: int) -> None:
+            tenant, done = writes[n]
+            await create(r, {"n": n, "done": done}, **{"X-Tenant-ID": tenant})
+
+        async with anyio.create_task_group() as tg:  # together: in one round of the feed
+            for n in range(len(writes)):
+                tg.start_soon(write, n)
+        got = []
+        for stream, count in zip(streams, [2, 2, 3, 2], strict=True):
+            seen = await changes(stream, count)
+            assert [int(e.id or 0) for e in seen] == sorted(int(e.id or 0) for e in seen)
+            got.append(sorted(e.data["data"]["n"] for e in seen if e.data))
+    assert got == [[0, 3], [0, 3], [0, 2, 3], [1, 4]]
 
 
 async def test_a_tenant_bound_key_forces_its_tenant_on_a_watch(serve: Serve) -> None:
