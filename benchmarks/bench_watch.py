@@ -1,21 +1,31 @@
 """Change feeds: one writer at full speed with 100 watchers on its collection, against the same
-writer with none, in the same run.
+writer with none, in the same run, in two cases.
 
-For each backend (memory, an SQLite file twice, PostgreSQL when reachable) a Store runs (its
-change feeds too); one task creates records back to back for ``SECONDS`` through
-``process_item``, with no watcher, then with ``WATCHERS`` tasks each iterating
-``store.watch()``, alternated ``ROUNDS`` times. Printed: the best round's writes/s of both,
-their ratio (target at least 0.9), and the p50 and p99, over every delivery of every round with
-watchers, of the time from the write being sent (so its commit is counted too) to the watcher
-getting it (target: p99 of commit to delivery under 50 ms). ``BENCH_WATCH_BACKENDS=sqlite``
-picks backends. PostgreSQL comes from ``AUTOCODER_TEST_POSTGRESQL_URL``; unreachable, it is
-skipped.
+- HTTP (the case of a deployment, where watchers are clients): a Store behind a
+  FastAPIEndpoint on a free port, in this process; one task creates records back to back
+  through the Store's ``process_item`` (the way a request reaches it) for ``SECONDS``, with no
+  watcher, then with ``WATCHERS`` SSE clients reading ``GET /{collection}?watch=true`` from
+  another process (``benchmarks/watch_clients.py``, raw sockets), alternated ``ROUNDS`` times.
+  The clients record when each event arrived (``time.monotonic()``, CLOCK_MONOTONIC, one clock
+  for every process of the machine); the delay is from the write being sent here (so its
+  commit is counted too) to a client reading it.
+- in-process: the same writer with ``WATCHERS`` tasks of this process iterating
+  ``store.watch()``, alternated with none: here the watchers' own consumption of every event
+  runs in the writer's event loop, so it measures them as much as the feed.
+
+Printed per case: the best round's writes/s of both sides, their ratio (target at least 0.9),
+and the p50 and p99, over every delivery of every round with watchers, from the write being
+sent to the watcher getting it (target: p99 of commit to delivery under 50 ms).
+``BENCH_WATCH_BACKENDS=sqlite`` picks backends, ``BENCH_WATCH_CASES=http`` cases. PostgreSQL
+comes from ``AUTOCODER_TEST_POSTGRESQL_URL``; unreachable, it is skipped.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -26,7 +36,9 @@ import anyio.lowlevel
 
 from autocoder.components.store import Store
 from autocoder.errors import DatabaseConnectionError, WatcherLagged
+from autocoder.logging import configure_logging
 from autocoder.storage.sql.database import Database
+from autocoder.system import System
 
 SECONDS = float(os.environ.get("BENCH_WATCH_SECONDS", "2"))
 ROUNDS = 3
@@ -36,7 +48,69 @@ POSTGRESQL_URL = os.environ.get(
 )
 
 
-async def _run(config: dict[str, Any], watchers: int) -> tuple[float, list[float], int]:
+#: A record creation's number ``n`` is its position in the round: seq ``start + 1 + n`` (only
+#: the writer writes to the collection).
+Round = tuple[float, list[float], int]
+
+
+def _blueprint(config: dict[str, Any]) -> str:
+    endpoint = {"name": "api", "type": "FastAPIEndpoint", "config": {"port": 0}}
+    store = {"name": "store", "type": "Store", "config": config}
+    binding = {"from_component": "api", "to_component": "store", "stream_name": "input"}
+    system = {"name": "bench_watch", "components": [endpoint, store], "bindings": [binding]}
+    return json.dumps({"system": system})  # JSON is YAML
+
+
+async def _run_http(config: dict[str, Any], watchers: int) -> Round:
+    async with System.from_text(_blueprint(config), "<bench_watch>") as system:
+        store: Store = system.components["store"]  # type: ignore[assignment]
+        port: int = system.components["api"].port  # type: ignore[attr-defined]
+        start = (await store.process_item({"action": "list", "limit": 0}))["seq"]
+        clients = None
+        if watchers:
+            command = [
+                sys.executable,
+                "-m",
+                "benchmarks.watch_clients",
+                "127.0.0.1",
+                str(port),
+                f"/{config['table_name']}",
+                str(start),
+                str(watchers),
+            ]
+            clients = await anyio.open_process(command)
+            assert clients.stdout is not None and clients.stdin is not None
+            lines = clients.stdout
+            buffered = b""
+            while b"\n" not in buffered:  # "ready": every watcher's response began
+                buffered += await lines.receive()
+        sent: list[float] = []
+        writes = 0
+        began = time.perf_counter()
+        while time.perf_counter() - began < SECONDS:
+            sent.append(time.monotonic())
+            reply = await store.process_item({"action": "create", "data": {"n": writes}})
+            assert reply["status"] == "success", reply
+            writes += 1
+            await anyio.lowlevel.checkpoint()  # a writer lets others run, as a request would
+        elapsed = time.perf_counter() - began
+        delays: list[float] = []
+        resumed = 0
+        if clients is not None:
+            assert clients.stdout is not None and clients.stdin is not None
+            await anyio.sleep(0.5)  # the last deliveries
+            await clients.stdin.send(b"stop\n")
+            while not buffered.endswith(b"\n") or buffered.count(b"\n") < 2:
+                buffered += await clients.stdout.receive()
+            await clients.wait()
+            result = json.loads(buffered.split(b"\n")[1])
+            for low, high, received in result["reads"]:
+                delays += [received - sent[seq - start - 1] for seq in range(low, high + 1)]
+            resumed = result["resumed"]
+    return writes / elapsed, delays, resumed
+
+
+async def _run_in_process(config: dict[str, Any], watchers: int) -> Round:
     store = Store("bench", config)
     await store.setup()
     # When each write was sent: the delay to a delivery counts the commit itself too (an upper
@@ -123,56 +197,64 @@ async def _drop(url: str, table: str) -> None:
         await database.disconnect()
 
 
+CASES: dict[str, tuple[str, Any]] = {
+    "http": ("HTTP: 100 SSE clients in another process", _run_http),
+    "in-process": ("in-process: 100 watcher tasks in the writer's event loop", _run_in_process),
+}
+
+
+async def _measure(name: str, config: dict[str, Any], run: Any) -> None:
+    # Alternated, each side's best round kept: the machine is shared and noisy.
+    alone, watched, delays, lags = 0.0, 0.0, [], 0
+    for _ in range(ROUNDS):
+        rate, _, _ = await run(config, 0)
+        alone = max(alone, rate)
+        rate, round_delays, round_lags = await run(config, WATCHERS)
+        watched = max(watched, rate)
+        delays += round_delays
+        lags += round_lags
+    print(
+        f"{name:>11} {alone:9.0f} {watched:9.0f} {watched / alone:6.2f} "
+        f"{_ms(delays, 50):7.2f} {_ms(delays, 99):7.2f} {len(delays):10d} {lags:7d}",
+        flush=True,
+    )
+
+
 async def main() -> None:
+    configure_logging("json", "warning")  # not a line per request on the bench's output
     print(
         f"one writer, {ROUNDS} alternated rounds of {SECONDS:.0f} s, best of each; "
-        f"{WATCHERS} watchers against none; delay = write sent to the watcher"
+        f"{WATCHERS} watchers against none; delay = write sent to the watcher; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
-    print(
-        f"{'backend':>11} {'none w/s':>9} {'100 w/s':>9} {'ratio':>6} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'deliveries':>10} {'cut off':>7}"
-    )
+    collection = f"bench_watch_{uuid.uuid4().hex[:12]}"
     with tempfile.TemporaryDirectory() as folder:
         backends: list[tuple[str, dict[str, Any], tuple[str, str] | None]] = [
-            ("memory", {"storage_type": "memory"}, None),
+            ("memory", {"storage_type": "memory", "table_name": collection}, None),
         ]
         for run in ("a", "b"):
-            backends.append(
-                (
-                    "sqlite",
-                    {
-                        "storage_type": "database",
-                        "database_url": f"sqlite:///{folder}/watch_{run}.db",
-                    },
-                    None,
-                )
-            )
+            url = f"sqlite:///{folder}/watch_{run}.db"
+            config = {"storage_type": "database", "database_url": url, "table_name": collection}
+            backends.append(("sqlite", config, None))
         target = await _postgresql_table()
         if target is not None:
             url, table = target
             config = {"storage_type": "database", "database_url": url, "table_name": table}
             backends.append(("postgresql", config, target))
         only = os.environ.get("BENCH_WATCH_BACKENDS")
-        for name, config, cleanup in backends:
-            if only and name not in only.split(","):
-                if cleanup is not None:
-                    await _drop(*cleanup)
-                continue
-            try:
-                # Alternated, each side's best round kept: the machine is shared and noisy.
-                alone, watched, delays, lags = 0.0, 0.0, [], 0
-                for _ in range(ROUNDS):
-                    rate, _, _ = await _run(config, 0)
-                    alone = max(alone, rate)
-                    rate, round_delays, round_lags = await _run(config, WATCHERS)
-                    watched = max(watched, rate)
-                    delays += round_delays
-                    lags += round_lags
-            finally:
-                if cleanup is not None:
-                    await _drop(*cleanup)
-            print(
-                f"{name:>11} {alone:9.0f} {watched:9.0f} {watched / alone:6.2f} "
-                f"{_ms(delays, 50):7.2f} {_ms(delays, 99):7.2f} {len(delays):10d} {lags:7d}",
-                flush=True,
-            )
+        cases = os.environ.get("BENCH_WATCH_CASES", ",".join(CASES)).split(",")
+        try:
+            for case in cases:
+                title, run = CASES[case]
+                print(f"\n{title}")
+                print(
+                    f"{'backend':>11} {'none w/s':>9} {'100 w/s':>9} {'ratio':>6} "
+                    f"{'p50 ms':>7} {'p99 ms':>7} {'deliveries':>10} {'cut off':>7}"
+                )
+                for name, config, _ in backends:
+                    if not only or name in only.split(","):
+                        await _measure(name, config, run)
+        finally:
+            if target is not None:
+                await _drop(*target)
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
