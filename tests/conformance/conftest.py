@@ -12,6 +12,7 @@ tests knows which backend runs, except through ``StoreFactory.durable`` (memory 
 from __future__ import annotations
 
 import contextlib
+import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,30 @@ MakeConfig = Callable[[Path], contextlib.AbstractAsyncContextManager[dict[str, A
 @contextlib.asynccontextmanager
 async def _memory(_tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     yield {"storage_type": "memory"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run each test on an ``-unbatched`` backend (group commit off) on one event loop only.
+
+    Those backends exist to check the storage's semantics with every write alone; the loops'
+    own differences are already checked by the same tests on the batched backends, which run on
+    both. The loop is picked by a checksum of the test's id without the loop, as for tests
+    marked ``processes`` (tests/README.md), so the unbatched runs split about evenly between
+    the loops and the choice is the same on every run.
+    """
+    kept: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "unbatched" not in callspec.id:
+            kept.append(item)
+            continue
+        loop, _, rest = callspec.id.partition("-")
+        picked = ("asyncio", "uvloop")[zlib.crc32(f"{item.originalname}[{rest}]".encode()) % 2]
+        (kept if loop == picked else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 def _backend_params() -> list[Any]:
