@@ -30,14 +30,18 @@ from autocoder.observability.perf import PerformanceMonitor
 from autocoder.runtime.component import ComponentConfig
 from autocoder.runtime.messages import Reply
 from autocoder.storage.backend import StorageBackend
-from autocoder.storage.group_commit import DEFAULT_MAX_BATCH_SIZE
 from autocoder.storage.settings import DatabaseSettings
 from autocoder.storage.sql.dialects import Dialect, dialect_of
 from autocoder.storage.tables.backend import TableBackend
 from autocoder.storage.tables.migrations import Migration, MigrationStatus, check_versions
 from autocoder.store.messages import IDENTIFIER, parse_message
 
-from .store import Store, in_memory_sqlite
+from .store import (
+    Store,
+    changes_retention_field,
+    in_memory_sqlite,
+    max_batch_size_field,
+)
 
 #: The SQLite database of ``testing_mode`` when ``connection_string`` is not an sqlite:/// URL.
 IN_MEMORY_URL = "sqlite:///:memory:"
@@ -107,17 +111,8 @@ class V5EnhancedStoreConfig(ComponentConfig):
         default=False,
         description="Run on SQLite: connection_string's sqlite:/// file, else in memory.",
     )
-    changes_retention: int = Field(
-        default=10000,
-        ge=1,
-        description="Changes kept per collection, at least, for watchers resuming (since).",
-    )
-    max_batch_size: int = Field(
-        default=DEFAULT_MAX_BATCH_SIZE,
-        ge=1,
-        le=10000,
-        description="Writes committed together at most (group commit); 1 turns it off.",
-    )
+    changes_retention: int = changes_retention_field()
+    max_batch_size: int = max_batch_size_field()
 
     @model_validator(mode="after")
     def _database(self) -> V5EnhancedStoreConfig:

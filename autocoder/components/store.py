@@ -42,6 +42,25 @@ def database_type_of(url: str) -> DatabaseType | None:
     return scheme_dialect(url)
 
 
+def changes_retention_field() -> Any:
+    """The ``changes_retention`` option, the same on every store."""
+    return Field(
+        default=10000,
+        ge=1,
+        description="Changes kept per collection, at least, for watchers resuming (since).",
+    )
+
+
+def max_batch_size_field() -> Any:
+    """The ``max_batch_size`` option (group commit), the same on every database store."""
+    return Field(
+        default=DEFAULT_MAX_BATCH_SIZE,
+        ge=1,
+        le=10000,
+        description="Writes committed together at most (group commit); 1 turns it off.",
+    )
+
+
 class StoreConfig(ComponentConfig):
     """Configuration of a Store: where its records live (docs/components.md#store)."""
 
@@ -70,17 +89,8 @@ class StoreConfig(ComponentConfig):
     command_timeout: float = Field(
         default=30.0, gt=0, description="Seconds one statement may run, then timeout."
     )
-    changes_retention: int = Field(
-        default=10000,
-        ge=1,
-        description="Changes kept per collection, at least, for watchers resuming (since).",
-    )
-    max_batch_size: int = Field(
-        default=DEFAULT_MAX_BATCH_SIZE,
-        ge=1,
-        le=10000,
-        description="Writes committed together at most (group commit); 1 turns it off.",
-    )
+    changes_retention: int = changes_retention_field()
+    max_batch_size: int = max_batch_size_field()
 
     @model_validator(mode="after")
     def _database_settings(self) -> StoreConfig:
