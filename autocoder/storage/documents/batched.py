@@ -28,7 +28,7 @@ back and run the batch write by write, where each failing write fails alone.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -79,18 +79,19 @@ async def write_batch(ops: DocumentOps, writes: Sequence[Write]) -> list[Outcome
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
+def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as columns: one list per column, the array parameters of an ``unnest`` statement."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
 async def _pg_creates(
     ops: DocumentOps, batch: list[Write], members: list[int], outcomes: list[Outcome]
 ) -> None:
     if not members:
         return
-    columns: tuple[list[Any], ...] = ([], [], [])
-    for i in members:
-        write = batch[i]
-        for column, value in zip(
-            columns, (write.tenant, write.record_id, dumps(write.data or {})), strict=True
-        ):
-            column.append(value)
+    columns = _columns(
+        (w.tenant, w.record_id, dumps(w.data or {})) for w in (batch[i] for i in members)
+    )
     rows = await ops.conn.fetch(ops.sql.insert_many, columns)  # (n, inserted), in order
     again: list[int] = []
     for i, (number, inserted) in zip(members, rows, strict=True):
@@ -111,18 +112,10 @@ async def _pg_changes(
 ) -> None:
     if not members:
         return
-    columns: tuple[list[Any], ...] = ([], [], [], [], [])
-    for i in members:
-        write = batch[i]
-        values = (
-            write.tenant,
-            write.record_id,
-            dumps(write.data or {}),
-            write.expected_version,
-            write.kind == "update",
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
+    columns = _columns(
+        (w.tenant, w.record_id, dumps(w.data or {}), w.expected_version, w.kind == "update")
+        for w in (batch[i] for i in members)
+    )
     rows = await ops.conn.fetch(ops.sql.write_many, columns)
     written = {(row[0], row[1]): (row[2], row[3]) for row in rows}
     for i in members:
@@ -144,13 +137,9 @@ async def _pg_deletes(
 ) -> None:
     if not members:
         return
-    columns: tuple[list[Any], ...] = ([], [], [])
-    for i in members:
-        write = batch[i]
-        for column, value in zip(
-            columns, (write.tenant, write.record_id, write.expected_version), strict=True
-        ):
-            column.append(value)
+    columns = _columns(
+        (w.tenant, w.record_id, w.expected_version) for w in (batch[i] for i in members)
+    )
     rows = await ops.conn.fetch(ops.sql.delete_many, columns)
     deleted = {(row[0], row[1]): (row[2], row[3]) for row in rows}
     for i in members:
