@@ -220,15 +220,9 @@ class ComposedComponent:
     async def _serve(self, inbound: Inbound) -> None:
         stream, received = inbound.stream, inbound.received
         while True:
-            # Take what is already queued without a trip through the event loop; wait only
-            # when the buffer is empty (anyio's receive() yields once per item otherwise).
+            # What is queued already is taken without a trip through the event loop.
             try:
-                envelope = stream.receive_nowait()
-            except anyio.WouldBlock:
-                try:
-                    envelope = await stream.receive()
-                except anyio.EndOfStream:
-                    return
+                envelope = await stream.receive()
             except anyio.EndOfStream:
                 return
             received.inc()

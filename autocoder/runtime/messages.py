@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
-
-import anyio
 
 from autocoder.observability.carried import Carried
 
@@ -21,10 +20,12 @@ class ReplySlot:
     unacknowledged so it is delivered again, where a returned reply, even an error, acks it.
     """
 
-    __slots__ = ("_event", "failed", "pending", "value")
+    __slots__ = ("_woken", "failed", "pending", "value")
 
     def __init__(self) -> None:
-        self._event = anyio.Event()
+        #: The waiting caller's future, made only when it has to wait (most replies of a
+        #: memory store are set before anyone waits).
+        self._woken: asyncio.Future[None] | None = None
         self.value: Reply | None = None
         self.failed = False
         #: The deadline tick this slot waits in (see ``deadlines.py``), left when answered.
@@ -37,7 +38,9 @@ class ReplySlot:
     def set(self, reply: Reply) -> None:
         if self.value is None:
             self.value = reply
-            self._event.set()
+            woken = self._woken
+            if woken is not None and not woken.done():
+                woken.set_result(None)
             if self.pending is not None:
                 self.pending.pop(self, None)
                 self.pending = None
@@ -48,7 +51,11 @@ class ReplySlot:
             self.set(reply)
 
     async def wait(self) -> Reply:
-        await self._event.wait()
+        if self.value is None:
+            woken = self._woken
+            if woken is None or woken.cancelled():  # cancelled with a caller that gave up
+                woken = self._woken = asyncio.get_running_loop().create_future()
+            await woken
         assert self.value is not None
         return self.value
 

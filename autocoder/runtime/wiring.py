@@ -1,6 +1,6 @@
-"""Bindings as bounded anyio memory object streams, with fan-in and fan-out.
+"""Bindings as bounded in-process channels (``channel.py``), with fan-in and fan-out.
 
-One memory object stream exists per (receiver, stream name): every sender bound to it holds a
+One channel exists per (receiver, stream name): every sender bound to it holds a
 clone of its send side (fan-in), and the receiver's workers share its receive side. A sender's
 stream name bound to several receivers is an ``Outbound`` holding one send side per receiver
 (fan-out): every item goes to each of them, in binding order. A full buffer blocks the sender.
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from autocoder.errors import error_reply
 from autocoder.observability.carried import current
+from autocoder.runtime.channel import ChannelReceiver, ChannelSender, channel
 from autocoder.runtime.deadlines import Deadlines
 from autocoder.runtime.messages import Envelope, Message, Reply, ReplySlot
 
@@ -86,17 +86,17 @@ class Inbound:
     """The receive side of one of a component's named input streams."""
 
     name: str
-    stream: MemoryObjectReceiveStream[Envelope]
+    stream: ChannelReceiver[Envelope]
     buffer_size: int
     received: _Counter = field(default_factory=_NoCounter)
     #: The stream's own send side, which a sender binding to it takes a clone of; ``None`` for
     #: a stream fed by something else (a nats binding) or once closed by ``close_joining``.
-    joining: MemoryObjectSendStream[Envelope] | None = None
+    joining: ChannelSender[Envelope] | None = None
 
     def buffer_used(self) -> int:
         return self.stream.statistics().current_buffer_used
 
-    def join(self) -> MemoryObjectSendStream[Envelope]:
+    def join(self) -> ChannelSender[Envelope]:
         """A send side for one more sender (``RuntimeError`` once the receiver drains)."""
         if self.joining is None:
             raise RuntimeError(f"receive stream {self.name!r} takes no new senders")
@@ -112,7 +112,7 @@ class Inbound:
 @dataclass(eq=False)  # compared by identity: a reload keeps or replaces each one
 class _Target:
     receiver: str
-    stream: MemoryObjectSendStream[Envelope]
+    stream: ChannelSender[Envelope]
     receiver_type: str = ""
     serves_collections: bool = False
     #: The receive stream ``stream`` feeds (kept across a reload when its receiver is).
@@ -264,7 +264,7 @@ def wire(
 
 def rebind(
     components: Mapping[str, Wired], bindings: Sequence[BindingSpec], senders: Collection[str]
-) -> list[MemoryObjectSendStream[Envelope]]:
+) -> list[ChannelSender[Envelope]]:
     """Point the memory send streams of the running ``senders`` at the receivers that
     ``bindings`` now give them, in ``components`` (a reload).
 
@@ -277,7 +277,7 @@ def rebind(
     for binding in bindings:
         if binding.from_component in senders:
             wanted.setdefault((binding.from_component, binding.stream_name), []).append(binding)
-    detached: list[MemoryObjectSendStream[Envelope]] = []
+    detached: list[ChannelSender[Envelope]] = []
     for (name, stream), chosen in wanted.items():
         outbound = components[name].send_streams.get(stream)
         if not isinstance(outbound, Outbound):
@@ -301,7 +301,9 @@ def rebind(
 def _inbound(receiver: Wired, binding: BindingSpec, metrics: SystemMetrics | None) -> Inbound:
     inbound = receiver.receive_streams.get(binding.stream_name)
     if inbound is None:
-        send, receive = anyio.create_memory_object_stream[Envelope](binding.buffer_size)
+        send: ChannelSender[Envelope]
+        receive: ChannelReceiver[Envelope]
+        send, receive = channel(binding.buffer_size)
         received: _Counter = (
             metrics.messages_received.labels(receiver.name, binding.stream_name)
             if metrics

@@ -26,13 +26,13 @@ from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskStatus
-from anyio.streams.memory import MemoryObjectSendStream
 from opentelemetry.trace import Tracer
 
 from autocoder.errors import ValidationFailed
 from autocoder.observability.carried import current, headers_of
 from autocoder.observability.instruments import CounterChild
 from autocoder.observability.metrics import SystemMetrics
+from autocoder.runtime.channel import ChannelReceiver, ChannelSender, channel
 from autocoder.runtime.component import ComposedComponent
 from autocoder.runtime.messages import Envelope, Message, Reply
 from autocoder.runtime.wiring import BindingSpec, Inbound
@@ -128,7 +128,7 @@ class _Receiving:
 
     component: ComposedComponent
     target: Target
-    send: MemoryObjectSendStream[Envelope]
+    send: ChannelSender[Envelope]
     counters: LaneCounters
 
 
@@ -198,7 +198,9 @@ class NatsTransport:
         self, receiver: ComposedComponent, binding: NatsBindingSpec, target: Target
     ) -> None:
         stream = binding.stream_name
-        send, receive = anyio.create_memory_object_stream[Envelope](binding.buffer_size)
+        send: ChannelSender[Envelope]
+        receive: ChannelReceiver[Envelope]
+        send, receive = channel(binding.buffer_size)
         receiver.receive_streams[stream] = Inbound(
             stream,
             receive,

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
 from nats.aio.msg import Msg
 from opentelemetry.trace import Tracer
 
 from autocoder.observability.carried import from_headers
 from autocoder.observability.instruments import CounterChild
+from autocoder.runtime.channel import ChannelSender
 from autocoder.runtime.messages import Envelope, Reply, ReplySlot
 from autocoder.transport.subjects import decode
 
@@ -92,7 +92,7 @@ class Handover:
     def __init__(
         self,
         batch: list[Msg],
-        inbound: MemoryObjectSendStream[Envelope],
+        inbound: ChannelSender[Envelope],
         lease_valid: Callable[[], bool],
         received: CounterChild,
         redeliveries: CounterChild,

@@ -34,12 +34,12 @@ import nats.errors
 import nats.js.errors
 import orjson
 import structlog
-from anyio.streams.memory import MemoryObjectSendStream
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from opentelemetry.trace import Tracer
 
 from autocoder.observability.instruments import CounterChild
+from autocoder.runtime.channel import ChannelSender
 from autocoder.runtime.messages import Envelope
 from autocoder.transport.connection import NatsLink
 from autocoder.transport.handover import Handover, delivery_count
@@ -85,7 +85,7 @@ class Lanes:
         self,
         link: NatsLink,
         target: Target,
-        inbound: MemoryObjectSendStream[Envelope],
+        inbound: ChannelSender[Envelope],
         keeper: LeaseKeeper,
         counters: LaneCounters,
         stopping: Callable[[], bool],

@@ -21,7 +21,6 @@ from contextlib import suppress
 import anyio
 import nats.errors
 import structlog
-from anyio.streams.memory import MemoryObjectSendStream
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from opentelemetry.trace import Tracer
@@ -29,6 +28,7 @@ from opentelemetry.trace import Tracer
 from autocoder.errors import error_reply
 from autocoder.observability.carried import from_headers
 from autocoder.observability.instruments import CounterChild
+from autocoder.runtime.channel import ChannelSender
 from autocoder.runtime.messages import Envelope, Message, Reply, ReplySlot
 from autocoder.transport.connection import NatsLink
 from autocoder.transport.subjects import BindingNames, decode, encode
@@ -157,7 +157,7 @@ class Responder:
         self,
         link: NatsLink,
         names: BindingNames,
-        inbound: MemoryObjectSendStream[Envelope],
+        inbound: ChannelSender[Envelope],
         writer: ReplyWriter,
         received: CounterChild,
         tracer: Tracer | None = None,

@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 from autocoder import System
 from autocoder.blueprint.loader import load_blueprint_text
 from autocoder.observability.instruments import CounterChild
+from autocoder.runtime.channel import ChannelReceiver, ChannelSender, channel
 from autocoder.runtime.messages import Envelope
 from autocoder.transport.handover import Handover, delivery_count
 from autocoder.transport.subjects import BindingNames
@@ -132,7 +133,9 @@ def test_the_delivery_count_is_the_one_nats_py_reads(reply: str) -> None:
 
 
 def test_a_fault_handing_a_message_over_stops_the_handover_not_the_worker() -> None:
-    send, receive = anyio.create_memory_object_stream[Envelope](4)
+    send: ChannelSender[Envelope]
+    receive: ChannelReceiver[Envelope]
+    send, receive = channel(4)
     reply = "$JS.ACK.S.lane-0.1.1.1.1764590000000000000.0"
     msg = Msg(None, subject="s", reply=reply, data=b"{}")  # type: ignore[arg-type]
 
