@@ -18,6 +18,7 @@ import pytest
 
 from autocoder.components.store import Store
 from autocoder.observability.metrics import SystemMetrics
+from autocoder.storage.sql.dialects import quote
 from tests.conformance.backends import MakeConfig, backend_params
 
 pytestmark = pytest.mark.anyio
@@ -28,12 +29,14 @@ pytestmark = pytest.mark.anyio
 BATCHED = [param for param in backend_params() if not str(param.id).endswith("-unbatched")]
 
 
-@pytest.fixture(params=BATCHED)
-async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+#: Those of them under a Store (a document table).
+DOCUMENTS = [p for p in BATCHED if getattr(p.values[0], "component", Store) is Store]
+
+
+@contextlib.asynccontextmanager
+async def opener(make: MakeConfig, tmp_path: Path) -> AsyncIterator[Any]:
     """Opens stores (with metrics) on one backend's fresh storage; closed at the end."""
-    make: MakeConfig = request.param
     component: type[Store] = getattr(make, "component", Store)
-    opened: list[Store] = []
     async with make(tmp_path) as config, contextlib.AsyncExitStack() as stack:
 
         async def open_store(**options: Any) -> Store:
@@ -41,9 +44,20 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
             store.metrics = SystemMetrics()
             await store.setup()
             stack.push_async_callback(store.cleanup)
-            opened.append(store)
             return store
 
+        yield open_store
+
+
+@pytest.fixture(params=BATCHED)
+async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    async with opener(request.param, tmp_path) as open_store:
+        yield open_store
+
+
+@pytest.fixture(params=DOCUMENTS)
+async def make_document_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+    async with opener(request.param, tmp_path) as open_store:
         yield open_store
 
 
@@ -182,3 +196,70 @@ async def test_a_batch_numbers_its_changes_as_one_write_at_a_time_would(make_sto
     assert {e["id"] for e in events if e["event"] == "created"} == created_ids | {"r"}
     listed = await store.process_item({"action": "list", "limit": 100})
     assert listed["seq"] == 21
+
+
+#: A trigger that makes a write's statement fail in the database when the record's new data
+#: has a field ``boom`` (per dialect; ``{t}`` the table, ``{name}`` a name of the test's own).
+BOOM_TRIGGER = {
+    "sqlite": [
+        "CREATE TRIGGER {name} BEFORE UPDATE ON {t} "
+        "WHEN json_extract(NEW.data, '$.boom') IS NOT NULL "
+        "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.data ? 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER {name} BEFORE UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION {name}()",
+    ],
+    "mysql": [
+        f"CREATE TRIGGER {{name}}_{event} BEFORE {event} ON {{t}} FOR EACH ROW BEGIN "
+        "IF JSON_EXTRACT(NEW.data, '$.boom') IS NOT NULL THEN "
+        "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'boom'; END IF; END"
+        for event in ("INSERT", "UPDATE")
+    ],
+}
+
+
+async def test_a_write_whose_statement_fails_in_the_database_fails_alone(
+    make_document_store: Any,
+) -> None:
+    store = await make_document_store()
+    backend = store.backend
+    table = backend.table_name
+    dialect = backend.dialect
+    name = f"boom_{table}"[:60]
+    for statement in BOOM_TRIGGER[dialect]:
+        await backend.db.execute(statement.format(t=quote(table, dialect), name=name))
+    try:
+        for record_id in ("a", "b", "c"):
+            reply = await store.process_item({"action": "create", "id": record_id, "data": {}})
+            assert reply["status"] == "success", reply
+        messages: list[dict[str, Any]] = [
+            {"action": "update", "id": "a", "data": {"n": 1}},  # runs alone: the others queue
+            {"action": "update", "id": "b", "data": {"n": 1}},
+            {"action": "update", "id": "c", "data": {"boom": 1}},  # its statement fails
+            {"action": "create", "id": "d", "data": {"n": 1}},
+            {"action": "update", "id": "b", "data": {"m": 2}},
+        ]
+        replies = await together(store, messages)
+        assert max(batch_sizes(store)) > 1, batch_sizes(store)
+        alone = await store.process_item({"action": "update", "id": "c", "data": {"boom": 1}})
+        assert alone["status"] == "error", alone
+        assert [r["status"] for r in replies] == ["success"] * 2 + ["error"] + ["success"] * 2
+        assert replies[2]["error_type"] == alone["error_type"], (replies[2], alone)
+        assert (replies[1]["version"], replies[4]["version"]) == (2, 3)
+        assert replies[4]["data"] == {"id": "b", "n": 1, "m": 2}
+        got = await store.process_item({"action": "get", "id": "c"})
+        assert (got["data"], got["version"]) == ({"id": "c"}, 1)
+        collection = backend.collections()[0].name
+        events = await backend.changes_after(collection, 0, 10**9, 1000)
+        assert [e["seq"] for e in events] == list(range(1, 8))  # 3 creates, 4 changes
+        assert [(e["id"], e["version"]) for e in events[3:]] == [
+            ("a", 2),
+            ("b", 2),
+            ("d", 1),
+            ("b", 3),
+        ]
+    finally:
+        if dialect == "postgresql":
+            await backend.db.execute(f"DROP FUNCTION IF EXISTS {name}() CASCADE")

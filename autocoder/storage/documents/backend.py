@@ -19,7 +19,7 @@ from autocoder.storage.backend import (
 from autocoder.storage.changes import history
 from autocoder.storage.changes.change import Change
 from autocoder.storage.changes.journal import Journal
-from autocoder.storage.documents.batched import write_batch
+from autocoder.storage.documents.batched import sqlite_together, write_batch
 from autocoder.storage.documents.operations import (
     DocumentOps,
     DocumentTable,
@@ -287,13 +287,17 @@ class SqlDocumentBackend(StorageBackend):
         return await super().commit_write(write)
 
     async def _write_together(self, writes: builtins.list[Write]) -> None:
-        changes = await commit_together(
-            self.db,
-            self._ops_on,
-            writes,
-            fast=write_batch,
-            before_commit=history.record_changes,
-        )
+        changes = None
+        if self.dialect == "sqlite":  # the whole transaction in one call into its thread
+            changes = await sqlite_together(self.db, self.table, writes)
+        if changes is None:  # and when that rolled back: write by write
+            changes = await commit_together(
+                self.db,
+                self._ops_on,
+                writes,
+                fast=None if self.dialect == "sqlite" else write_batch,
+                before_commit=history.record_changes,
+            )
         self.committed(changes)
 
     def _ops_on(self, conn: Connection) -> DocumentOps:

@@ -17,12 +17,15 @@ go in one statement.
   counter row) and the creates go in one multi-row ``INSERT``. Updates, replaces and deletes
   read their rows ``FOR UPDATE`` in one ``SELECT``, merge here, and write back in one
   ``INSERT … ON DUPLICATE KEY UPDATE`` (the rows exist and are locked) or one ``DELETE``.
-- SQLite: the whole batch, and the numbering of its changes, is one call into the
-  connection's thread, the same statements as one write at a time but with no hop back to
-  the event loop between them.
+- SQLite: ``sqlite_together`` runs the whole transaction, BEGIN, every write (the same
+  statements as one write at a time), the numbering of their changes and COMMIT, as one call
+  into the connection's thread: one hop there and back for the batch instead of one per
+  statement (``commit_together`` is not needed).
 
 Nothing here catches a database error: a statement that fails makes ``commit_together`` roll
-back and run the batch write by write, where each failing write fails alone.
+back and run the batch write by write, where each failing write fails alone (on SQLite the
+call rolls back in the thread and ``sqlite_together`` says so: the caller then runs the batch
+through ``commit_together`` write by write).
 """
 
 from __future__ import annotations
@@ -33,19 +36,21 @@ from typing import Any
 
 import orjson
 
-from autocoder.errors import Conflict, NotFound, ValidationFailed
+from autocoder.errors import Conflict, NotFound, StoreError, ValidationFailed
 from autocoder.storage.backend import Record
 from autocoder.storage.changes import history
+from autocoder.storage.changes.change import Change
 from autocoder.storage.documents.operations import (
     DocumentOps,
+    DocumentTable,
     MySqlOps,
-    SqliteOps,
     conflict,
     dumps,
     sqlite_merge,
     version_conflict,
 )
 from autocoder.storage.group_commit import Write, rounds
+from autocoder.storage.sql.database import Database
 from autocoder.storage.sql.dialects import quote
 
 Outcome = Any  # Record | BaseException
@@ -53,13 +58,7 @@ Outcome = Any  # Record | BaseException
 
 async def write_batch(ops: DocumentOps, writes: Sequence[Write]) -> list[Outcome] | None:
     """Every write's outcome, run a round at a time with multi-row statements."""
-    outcomes: list[Outcome] = [None] * len(writes)
-    for index, write in enumerate(writes):
-        if write.collection != ops.table.name:
-            outcomes[index] = ValidationFailed(f"unknown collection {write.collection!r}")
-    if isinstance(ops, SqliteOps):
-        results = await ops.conn.in_thread(_sqlite_batch, ops.sql, list(writes), outcomes)
-        return list(results)
+    outcomes = _unknown_collections(ops.table, writes)
     batch = list(writes)
     for members in rounds(batch):
         todo = [i for i in members if outcomes[i] is None]
@@ -74,6 +73,16 @@ async def write_batch(ops: DocumentOps, writes: Sequence[Write]) -> list[Outcome
             await _pg_changes(ops, batch, changes, outcomes)
             await _pg_deletes(ops, batch, deletes, outcomes)
     return outcomes
+
+
+def _unknown_collections(table: DocumentTable, writes: Sequence[Write]) -> list[Outcome]:
+    """Each write's outcome so far: its error when it names another collection, else None."""
+    return [
+        None
+        if write.collection == table.name
+        else ValidationFailed(f"unknown collection {write.collection!r}")
+        for write in writes
+    ]
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------
@@ -242,12 +251,50 @@ async def _mysql_changes(
 # -- SQLite ------------------------------------------------------------------------------------
 
 
+async def sqlite_together(
+    db: Database, table: DocumentTable, writes: Sequence[Write]
+) -> list[Change] | None:
+    """Commit ``writes`` in one transaction made in one call into SQLite's thread; sets every
+    write's outcome and returns the changes committed, in order. None when a statement failed
+    (or the call timed out): the transaction was rolled back, nothing was committed and no
+    outcome was set, and the caller runs the writes one by one (``commit_together``)."""
+    batch = list(writes)
+    outcomes = _unknown_collections(table, batch)
+    async with db.connection(reset=False) as conn:  # the connection alone, as a transaction
+        try:
+            results = await conn.in_thread(_sqlite_transaction, table.statements, batch, outcomes)
+        except StoreError:
+            return None
+    changes: list[Change] = []
+    for write, outcome in zip(batch, results, strict=True):
+        write.outcome = outcome
+        if isinstance(outcome, Change):
+            changes.append(outcome)
+    return changes
+
+
+def _sqlite_transaction(
+    connection: sqlite3.Connection, sql: Any, writes: list[Write], outcomes: list[Outcome]
+) -> list[Outcome]:
+    """In the connection's thread: BEGIN IMMEDIATE (as ``Database.transaction``), the writes
+    and their numbering (``_sqlite_batch``), COMMIT; rolled back when anything raises."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        results = _sqlite_batch(connection, sql, writes, outcomes)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return results
+
+
 def _sqlite_batch(
     connection: sqlite3.Connection, sql: Any, writes: list[Write], outcomes: list[Outcome]
 ) -> list[Outcome]:
-    """Run in the connection's thread, inside the batch's transaction: each write as
-    ``SqliteOps`` runs it alone, then their changes numbered (``history``) in the same call:
-    the outcome of a write that succeeded is its ``Change``, already numbered."""
+    """Inside the batch's transaction: each write as ``SqliteOps`` runs it alone, then their
+    changes numbered (``history``): the outcome of a write that succeeded is its ``Change``,
+    already numbered."""
     results = list(outcomes)
     changes = []
     for index, write in enumerate(writes):
