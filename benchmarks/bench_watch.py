@@ -23,8 +23,8 @@ comes from ``AUTOCODER_TEST_POSTGRESQL_URL``; unreachable, it is skipped.
 from __future__ import annotations
 
 import json
+import math
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -49,8 +49,10 @@ POSTGRESQL_URL = os.environ.get(
 
 
 #: A record creation's number ``n`` is its position in the round: seq ``start + 1 + n`` (only
-#: the writer writes to the collection).
-Round = tuple[float, list[float], int]
+#: the writer writes to the collection). A round gives its writes/s, the delay of every
+#: delivery, how many times a watcher was cut off, and how many deliveries never came (each
+#: watcher should get every write: one missing counts as an infinite delay).
+Round = tuple[float, list[float], int, int]
 
 
 def _blueprint(config: dict[str, Any]) -> str:
@@ -78,7 +80,7 @@ async def _run_http(config: dict[str, Any], watchers: int) -> Round:
                 str(start),
                 str(watchers),
             ]
-            clients = await anyio.open_process(command)
+            clients = await anyio.open_process(command, stderr=None)  # its errors shown
             assert clients.stdout is not None and clients.stdin is not None
             lines = clients.stdout
             buffered = b""
@@ -95,7 +97,7 @@ async def _run_http(config: dict[str, Any], watchers: int) -> Round:
             await anyio.lowlevel.checkpoint()  # a writer lets others run, as a request would
         elapsed = time.perf_counter() - began
         delays: list[float] = []
-        resumed = 0
+        resumed = missing = 0
         if clients is not None:
             assert clients.stdout is not None and clients.stdin is not None
             await anyio.sleep(0.5)  # the last deliveries
@@ -107,7 +109,8 @@ async def _run_http(config: dict[str, Any], watchers: int) -> Round:
             for low, high, received in result["reads"]:
                 delays += [received - sent[seq - start - 1] for seq in range(low, high + 1)]
             resumed = result["resumed"]
-    return writes / elapsed, delays, resumed
+            missing = sum(start + writes - last for last in result["last"])
+    return writes / elapsed, delays, resumed, missing
 
 
 async def _run_in_process(config: dict[str, Any], watchers: int) -> Round:
@@ -119,6 +122,7 @@ async def _run_in_process(config: dict[str, Any], watchers: int) -> Round:
     sent: list[float] = []
     delays: list[float] = []
     lagged: list[int] = []
+    reached: list[int] = []  # the last seq of each watcher
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(store.run)
@@ -128,6 +132,8 @@ async def _run_in_process(config: dict[str, Any], watchers: int) -> Round:
             done = anyio.Event()
 
             async def watcher() -> None:
+                index = len(reached)
+                reached.append(start)
                 after = start
                 while True:  # a watcher cut off for lagging resumes, as a client would
                     subscription = await store.open_watch(since=after)
@@ -136,7 +142,7 @@ async def _run_in_process(config: dict[str, Any], watchers: int) -> Round:
                             event = await subscription.next()
                             if event is None:
                                 return
-                            after = event["seq"]
+                            after = reached[index] = event["seq"]
                             delays.append(time.perf_counter() - sent[event["data"]["n"]])
                     except WatcherLagged:
                         lagged.append(after)
@@ -164,15 +170,15 @@ async def _run_in_process(config: dict[str, Any], watchers: int) -> Round:
             await store.stop_accepting()
     finally:
         await store.cleanup()
-    return writes / elapsed, delays, len(lagged)
+    return writes / elapsed, delays, len(lagged), sum(start + writes - r for r in reached)
 
 
 def _ms(values: list[float], q: float) -> float:
+    """The ``q``th percentile (nearest rank) in milliseconds."""
     if not values:
         return float("nan")
-    if len(values) == 1:
-        return values[0] * 1000
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] * 1000
 
 
 async def _postgresql_table() -> tuple[str, str] | None:
@@ -205,17 +211,20 @@ CASES: dict[str, tuple[str, Any]] = {
 
 async def _measure(name: str, config: dict[str, Any], run: Any) -> None:
     # Alternated, each side's best round kept: the machine is shared and noisy.
-    alone, watched, delays, lags = 0.0, 0.0, [], 0
+    alone, watched, delays, lags, missing = 0.0, 0.0, [], 0, 0
     for _ in range(ROUNDS):
-        rate, _, _ = await run(config, 0)
+        rate, _, _, _ = await run(config, 0)
         alone = max(alone, rate)
-        rate, round_delays, round_lags = await run(config, WATCHERS)
+        rate, round_delays, round_lags, round_missing = await run(config, WATCHERS)
         watched = max(watched, rate)
         delays += round_delays
         lags += round_lags
+        missing += round_missing
+    delays += [math.inf] * missing
     print(
         f"{name:>11} {alone:9.0f} {watched:9.0f} {watched / alone:6.2f} "
-        f"{_ms(delays, 50):7.2f} {_ms(delays, 99):7.2f} {len(delays):10d} {lags:7d}",
+        f"{_ms(delays, 50):7.2f} {_ms(delays, 99):7.2f} {len(delays) - missing:10d} "
+        f"{missing:7d} {lags:7d}",
         flush=True,
     )
 
@@ -249,7 +258,7 @@ async def main() -> None:
                 print(f"\n{title}")
                 print(
                     f"{'backend':>11} {'none w/s':>9} {'100 w/s':>9} {'ratio':>6} "
-                    f"{'p50 ms':>7} {'p99 ms':>7} {'deliveries':>10} {'cut off':>7}"
+                    f"{'p50 ms':>7} {'p99 ms':>7} {'deliveries':>10} {'missing':>7} {'cut off':>7}"
                 )
                 for name, config, _ in backends:
                     if not only or name in only.split(","):

@@ -9,8 +9,9 @@ filter every seq comes, once and in order: each read is checked to carry exactly
 from the previous one's last + 1 to its own last, so a read stands for all of them and the
 clients cost little CPU beside the server. A watcher cut off for lagging (the stream ends after
 ``: lagged``) watches again from its last seq, as a client would. When a line arrives on stdin,
-it prints one JSON line, ``reads`` (``[first, last, time]`` of every read of every watcher)
-and ``resumed`` (how many times a watcher was cut off), and exits.
+it prints one JSON line, ``reads`` (``[first, last, time]`` of every read of every watcher),
+``resumed`` (how many times a watcher was cut off) and ``last`` (the last seq each watcher
+got), and exits.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import time
 
 import anyio
 import anyio.to_thread
+
+#: Bytes read from a socket at once (a round of a fast writer's events is larger than 64 KiB).
+_READ = 1 << 20
 
 
 def _seq_at(data: bytes, start: int) -> int:
@@ -37,8 +41,12 @@ class Watchers:
         self.started = 0
         self.all_started = anyio.Event()
         self.count = 0
+        #: The last seq each watcher got (the bench checks that every one got every write).
+        self.last: list[int] = []
 
     async def watch(self, since: int) -> None:
+        index = len(self.last)
+        self.last.append(since)
         after, first = since, True
         while True:
             async with await anyio.connect_tcp(self.host, self.port) as stream:
@@ -56,13 +64,14 @@ class Watchers:
                     if self.started == self.count:
                         self.all_started.set()
                 tail, lagged = head[head.find(b"\r\n\r\n") + 4 :], False
-                while True:
+                while not lagged:
                     try:
-                        data = await stream.receive()
+                        data = await stream.receive(_READ)
                     except anyio.EndOfStream:
-                        break
+                        ended = "a watch ended without being cut off for lagging"
+                        raise RuntimeError(ended) from None
                     now = time.monotonic()
-                    data = tail + data
+                    data = tail + data if tail else data
                     end = data.rfind(b"\n\n")  # events end with an empty line
                     cut = end + 2 if end >= 0 else 0
                     tail = data[cut:]
@@ -73,10 +82,10 @@ class Watchers:
                         if low != after + 1 or data.count(b"id: ", 0, cut) != high - low + 1:
                             raise RuntimeError(f"seqs {low}..{high} after {after}: not each once")
                         self.reads.append((low, high, now))
-                        after = high
-                    lagged = lagged or b": lagged" in data
-                if not lagged:
-                    raise RuntimeError("a watch ended without being cut off for lagging")
+                        after = self.last[index] = high
+                    # Nothing follows ": lagged" but the end of the response (and HTTP/1.1
+                    # keeps the connection open after it): watch again, as a client would.
+                    lagged = b": lagged" in data
                 self.resumed += 1
 
 
@@ -91,7 +100,7 @@ async def main() -> None:
         print("ready", flush=True)
         await anyio.to_thread.run_sync(sys.stdin.readline)
         tg.cancel_scope.cancel()
-    result = {"reads": watchers.reads, "resumed": watchers.resumed}
+    result = {"reads": watchers.reads, "resumed": watchers.resumed, "last": watchers.last}
     print(json.dumps(result), flush=True)
 
 

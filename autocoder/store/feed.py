@@ -23,6 +23,11 @@ nothing: the rest is replayed from the history. A watcher starting after an olde
 replayed from the history first; one whose seq is older than the kept history gets
 ``ChangesGone``.
 
+A feed also wakes its watchers with nothing new at least every ``tick`` seconds (the shortest
+any of them asked for, ``Subscription.wake_every``): one timer per feed lets every HTTP watcher
+send its heartbeats and see its endpoint stopping, where a timer per watcher would be armed
+and cancelled by each of them in every round.
+
 History is trimmed here, not by writers: after commits, once a collection's history holds
 ``changes_retention`` plus a tenth more, the oldest beyond ``changes_retention`` go in one
 DELETE.
@@ -49,7 +54,7 @@ Event = dict[str, Any]
 log = structlog.get_logger("autocoder")
 
 #: Events a watcher may be behind before it is disconnected.
-WATCHER_BUFFER = 1000
+WATCHER_BUFFER = 10000
 #: Seconds between reads of the history for changes of other processes.
 POLL_INTERVAL = 0.5
 #: Events read from the history at once.
@@ -57,6 +62,8 @@ PAGE = 500
 #: Seconds at least between two rounds of handing events out (a round takes every change
 #: that came meanwhile): bounds how often a watcher is woken under a fast writer.
 BATCH_WINDOW = 0.02
+#: Longest time a feed leaves its watchers without waking them (``Subscription.wake_every``).
+TICK = 0.5
 
 
 def _matches(event: Event, tenant: str, where: dict[str, Any]) -> bool:
@@ -89,7 +96,9 @@ class Feed:
         "position",
         "recent",
         "rounds",
+        "tick",
         "watchers",
+        "woke",
     )
 
     def __init__(self, position: int) -> None:
@@ -108,7 +117,16 @@ class Feed:
         #: This process's commits beyond ``position``, by seq (waiting for a gap to fill).
         self.pending: dict[int, Event] = {}
         self.polled = time.monotonic()
+        #: Seconds at most between two wake-ups of the watchers, and when the last one was.
+        self.tick = TICK
+        self.woke = self.polled
         self.watchers: set[Subscription] = set()
+
+    def wake(self, now: float) -> None:
+        """Wake every watcher (a round with events, or a tick with none)."""
+        self.woke = now
+        arrived, self.arrived = self.arrived, anyio.Event()
+        arrived.set()
 
 
 class ChangeFeeds:
@@ -152,7 +170,7 @@ class ChangeFeeds:
         self.running = True
         try:
             while True:
-                with anyio.move_on_after(self.poll_interval if self._feeds else math.inf):
+                with anyio.move_on_after(self._idle_timeout()):
                     await self._wake.wait()
                 # Under a stream of commits, hand out what came in one round every
                 # ``batch_window`` seconds: a watcher then wakes once for many events.
@@ -164,6 +182,7 @@ class ChangeFeeds:
                 try:
                     for collection in list(self._feeds):
                         await self._advance(collection)
+                    self._tick()
                     await self._trim()
                 except StoreError as exc:
                     # The database is away (the backend probes until it is back): watchers
@@ -175,6 +194,20 @@ class ChangeFeeds:
             feeds, self._feeds = self._feeds, {}
             for feed in feeds.values():
                 feed.arrived.set()  # watchers see the feed gone: the store stopped
+
+    def _idle_timeout(self) -> float:
+        """Seconds the loop may wait for a commit: until the next poll or tick is due."""
+        if not self._feeds:
+            return math.inf
+        now = time.monotonic()
+        due = min(feed.woke + feed.tick for feed in self._feeds.values())
+        return max(0.0, min(self.poll_interval, due - now))
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for feed in self._feeds.values():
+            if now - feed.woke >= feed.tick:
+                feed.wake(now)
 
     def _committed(self, changes: list[Change]) -> None:
         for change in changes:
@@ -215,8 +248,7 @@ class ChangeFeeds:
                 for seq in [seq for seq in feed.encoded if seq < first]:
                     del feed.encoded[seq]
             feed.rounds = {}
-            arrived, feed.arrived = feed.arrived, anyio.Event()
-            arrived.set()
+            feed.wake(time.monotonic())
 
     @staticmethod
     def _append(feed: Feed, event: Event) -> None:
@@ -275,6 +307,10 @@ class ChangeFeeds:
         feed.watchers.discard(subscription)
         if not feed.watchers:
             del self._feeds[subscription.collection]
+
+    def wake_soon(self) -> None:
+        """Have the loop look again at when it must next wake (a feed's tick got shorter)."""
+        self._wake.set()
 
     def count(self, events: int) -> None:
         """Events handed to a watcher (``autocoder_watch_events_total``)."""
@@ -365,12 +401,24 @@ class Subscription:
                 continue
             await feed.arrived.wait()
 
+    def wake_every(self, seconds: float) -> None:
+        """Have the feed wake this watcher at least every ``seconds`` even with no change
+        (``next_encoded`` then returns ``b""``): one timer per feed serves every watcher's
+        heartbeat."""
+        feed = self._feed
+        if seconds < feed.tick:
+            feed.tick = seconds
+            self.feeds.wake_soon()
+
     async def next_encoded(self, encoding: Callable[[Event], bytes]) -> bytes | None:
         """Like ``next()``, but every event ready now at once, each as ``encoding(event)``,
-        joined: what a watcher writing to a socket sends in one write. The events of a round
-        are filtered, encoded and joined once for every watcher of the collection that stands
-        at the same seq with the same tenant and filters (one wire format per feed: every
-        caller passes the same ``encoding``)."""
+        joined: what a watcher writing to a socket sends in one write; ``b""`` when the feed
+        woke its watchers with nothing for this one (a tick, see ``wake_every``, or a round
+        of events its filters pass over). The events of a round are filtered, encoded and
+        joined once for every watcher of the collection that stands at the same seq with the
+        same tenant and filters (one wire format per feed: every caller passes the same
+        ``encoding``)."""
+        woken = False
         while True:
             if self._ready:
                 events, self._ready = self._ready, deque()
@@ -395,7 +443,10 @@ class Subscription:
                 if shared[1]:
                     return shared[0]
                 continue
+            if woken:
+                return b""
             await feed.arrived.wait()
+            woken = True
 
     def encode(self, event: Event, encoding: Callable[[Event], bytes]) -> bytes:
         """``encoding(event)``, made once per event of the shared buffer for every watcher of

@@ -203,6 +203,37 @@ async def test_an_idle_watch_gets_keep_alive_comments(serve: Serve) -> None:
     assert comments == ["keep-alive", "keep-alive"]
 
 
+async def test_a_watcher_whose_filters_pass_over_a_stream_of_changes_gets_keep_alives(
+    serve: Serve,
+) -> None:
+    # The feed wakes its watchers for every round and every tick: one with nothing to send
+    # must still send its heartbeat on time, and then the change it does want.
+    async with (
+        serve(blueprint(endpoint=", heartbeat_seconds: 0.2")) as r,
+        r.client.stream("GET", "/tasks", params={"watch": "true", "done": "true"}) as response,
+    ):
+        stream = events(response)
+        assert (await anext(stream)).retry == 1000
+        seen: list[str] = []
+
+        async def write() -> None:
+            for n in range(40):
+                await create(r, {"n": n, "done": False})
+                await anyio.sleep(0.02)
+            await create(r, {"n": 40, "done": True})
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(write)
+                async for item in stream:
+                    seen.append(item.comment or item.event or "")
+                    if item.event == "change":
+                        assert item.data is not None and item.data["data"]["n"] == 40
+                        break
+    assert seen[-1] == "change"
+    assert seen.count("keep-alive") >= 2  # 0.8 s of changes it does not want
+
+
 async def test_a_lagging_watcher_is_disconnected_and_resumes_missing_nothing(
     serve: Serve,
 ) -> None:
