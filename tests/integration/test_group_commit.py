@@ -263,3 +263,34 @@ async def test_a_write_whose_statement_fails_in_the_database_fails_alone(
     finally:
         if dialect == "postgresql":
             await backend.db.execute(f"DROP FUNCTION IF EXISTS {name}() CASCADE")
+
+
+async def test_a_batch_keeps_every_tenant_id_and_value_as_written(make_store: Any) -> None:
+    store = await make_store()
+    odd = "é€😀 ' \" \\ % ? $1 \n\t;"
+    tenants = ["", "t1", odd]
+    data = {"text": odd, "nested": {"a": [1, 2.5, None, True]}, "empty": ""}
+    for tenant in tenants:
+        for record_id in ("plain", odd):
+            reply = await store.process_item(
+                {"action": "create", "tenant": tenant, "id": record_id, "data": {"n": 0}}
+            )
+            assert reply["status"] == "success", reply
+    messages: list[dict[str, Any]] = [{"action": "create", "data": {"first": True}}]
+    for tenant in tenants:
+        for record_id in ("plain", odd):
+            messages.append(
+                {"action": "update", "tenant": tenant, "id": record_id, "data": dict(data)}
+            )
+        messages.append({"action": "create", "tenant": tenant, "id": odd + "new", "data": data})
+        messages.append({"action": "delete", "tenant": tenant, "id": "plain"})
+    replies = await together(store, messages)
+    assert all(r["status"] == "success" for r in replies), replies
+    assert max(batch_sizes(store)) > 1, batch_sizes(store)
+    for tenant in tenants:
+        got = await store.process_item({"action": "get", "tenant": tenant, "id": odd})
+        assert (got["data"], got["version"]) == ({"id": odd, "n": 0, **data}, 2), got
+        new = await store.process_item({"action": "get", "tenant": tenant, "id": odd + "new"})
+        assert new["data"] == {"id": odd + "new", **data}, new
+        gone = await store.process_item({"action": "get", "tenant": tenant, "id": "plain"})
+        assert gone["status"] == "not_found", (tenant, gone)

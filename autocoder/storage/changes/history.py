@@ -30,8 +30,9 @@ import orjson
 
 from autocoder.errors import InternalError
 from autocoder.storage.changes.change import Change
-from autocoder.storage.sql.database import Connection
+from autocoder.storage.sql.database import Connection, Executed
 from autocoder.storage.sql.dialects import Dialect, placeholders
+from autocoder.storage.sql.literals import mysql_text
 
 COUNTERS = "autocoder_changes_seq"
 HISTORY = "autocoder_changes"
@@ -68,12 +69,8 @@ _COUNTER_ROW: dict[Dialect, str] = {
     "sqlite": f"INSERT OR IGNORE INTO {COUNTERS} (collection, value) VALUES (?, 0)",
 }
 
-#: The bump; it gives the new value (MySQL through LAST_INSERT_ID, read as the last id).
-_BUMP: dict[Dialect, str] = {
-    "postgresql": f"UPDATE {COUNTERS} SET value = value + ? WHERE collection = ? RETURNING value",
-    "mysql": f"UPDATE {COUNTERS} SET value = LAST_INSERT_ID(value + ?) WHERE collection = ?",
-    "sqlite": f"UPDATE {COUNTERS} SET value = value + ? WHERE collection = ? RETURNING value",
-}
+#: SQLite's bump; it gives the new value (MySQL's: ``mysql_numbering``).
+_BUMP = f"UPDATE {COUNTERS} SET value = value + ? WHERE collection = ? RETURNING value"
 
 #: PostgreSQL bumps and inserts in one statement: one round trip with the row locked.
 _PG_RECORD = placeholders(
@@ -133,17 +130,15 @@ async def _record(conn: Connection, collection: str, changes: list[Change]) -> N
         if len(rows) != count:
             raise _no_counter(collection)
         last = max(int(row[0]) for row in rows)
+    elif dialect == "mysql":  # the bump and the rows in one round trip
+        done = await conn.execute(mysql_numbering(collection, changes, texts))
+        number_from(collection, changes, done)
+        return
     else:
-        if dialect == "mysql":
-            done = await conn.execute(_sql(_BUMP[dialect], dialect), (count, collection))
-            if not done.rowcount:
-                raise _no_counter(collection)
-            last = int(done.last_id)
-        else:
-            value = await conn.fetch_val(_sql(_BUMP[dialect], dialect), (count, collection))
-            if value is None:
-                raise _no_counter(collection)
-            last = int(value)
+        value = await conn.fetch_val(_sql(_BUMP, dialect), (count, collection))
+        if value is None:
+            raise _no_counter(collection)
+        last = int(value)
         first = last - count + 1
         rows_in = [
             (collection, first + i, c.tenant, text)
@@ -157,6 +152,39 @@ async def _record(conn: Connection, collection: str, changes: list[Change]) -> N
         change.seq = last - count + 1 + offset
 
 
+def mysql_numbering(collection: str, changes: list[Change], texts: list[str] | None = None) -> str:
+    """MySQL: the bump of ``collection``'s counter and the history rows of ``changes`` (one
+    collection's, in order; ``texts`` their events, when already made), as two statements in
+    one text with their values as literals (``sql.literals``): sent in one round trip,
+    followed by more statements when the caller has some. The bump sets LAST_INSERT_ID to the
+    last seq given, which the rows' seqs are counted back from, and which the statement's
+    result tells: ``number_from`` reads it."""
+    if texts is None:
+        texts = [orjson.dumps(c.event_without_seq()).decode() for c in changes]
+    count = len(changes)
+    name = mysql_text(collection)
+    rows = ", ".join(
+        f"({name}, LAST_INSERT_ID() - {count - 1 - i}, {mysql_text(c.tenant)}, {mysql_text(t)})"
+        for i, (c, t) in enumerate(zip(changes, texts, strict=True))
+    )
+    return (
+        f"UPDATE {COUNTERS} SET value = LAST_INSERT_ID(value + {count}) "
+        f"WHERE collection = {name}; "
+        f"INSERT INTO {HISTORY} (collection, seq, tenant, event) VALUES {rows}"
+    )
+
+
+def number_from(collection: str, changes: list[Change], bumped: Executed) -> None:
+    """Give ``changes`` their seqs from the result of ``mysql_numbering``'s bump; raises when
+    it found no counter row (the statements after it ran on a stale LAST_INSERT_ID: the
+    transaction must not commit, and is rolled back by this error)."""
+    if not bumped.rowcount:
+        raise _no_counter(collection)
+    first = int(bumped.last_id) - len(changes) + 1
+    for offset, change in enumerate(changes):
+        change.seq = first + offset
+
+
 def record_changes_in_thread(connection: sqlite3.Connection, changes: list[Change]) -> None:
     """``record_changes`` for SQLite, run in its connection's thread (``Connection.in_thread``)
     inside the transaction, so that a group-commit batch writes and numbers its changes in one
@@ -164,7 +192,7 @@ def record_changes_in_thread(connection: sqlite3.Connection, changes: list[Chang
     by_collection: dict[str, list[Change]] = defaultdict(list)
     for change in changes:
         by_collection[change.collection].append(change)
-    bump, insert = _sql(_BUMP["sqlite"], "sqlite"), _sql(_INSERT, "sqlite")
+    bump, insert = _sql(_BUMP, "sqlite"), _sql(_INSERT, "sqlite")
     for collection in sorted(by_collection):
         numbered = by_collection[collection]
         count = len(numbered)

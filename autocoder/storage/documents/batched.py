@@ -17,6 +17,9 @@ go in one statement.
   counter row) and the creates go in one multi-row ``INSERT``. Updates, replaces and deletes
   read their rows ``FOR UPDATE`` in one ``SELECT``, merge here, and write back in one
   ``INSERT … ON DUPLICATE KEY UPDATE`` (the rows exist and are locked) or one ``DELETE``.
+  The last round's writes go in one round trip with the numbering of the batch's changes
+  (several statements in one text), and every value is a literal (``sql.literals``), which
+  is cheaper than aiomysql's escaping of each parameter.
 - SQLite: ``sqlite_together`` runs the whole transaction, BEGIN, every write (the same
   statements as one write at a time), the numbering of their changes and COMMIT, as one call
   into the connection's thread: one hop there and back for the batch instead of one per
@@ -52,6 +55,7 @@ from autocoder.storage.documents.operations import (
 from autocoder.storage.group_commit import Write, rounds
 from autocoder.storage.sql.database import Database
 from autocoder.storage.sql.dialects import quote
+from autocoder.storage.sql.literals import mysql_int, mysql_text
 
 Outcome = Any  # Record | BaseException
 
@@ -60,18 +64,16 @@ async def write_batch(ops: DocumentOps, writes: Sequence[Write]) -> list[Outcome
     """Every write's outcome, run a round at a time with multi-row statements."""
     outcomes = _unknown_collections(ops.table, writes)
     batch = list(writes)
+    if isinstance(ops, MySqlOps):
+        return await _mysql_batch(ops, batch, outcomes)
     for members in rounds(batch):
         todo = [i for i in members if outcomes[i] is None]
         creates = [i for i in todo if batch[i].kind == "create"]
         changes = [i for i in todo if batch[i].kind in ("update", "replace")]
         deletes = [i for i in todo if batch[i].kind == "delete"]
-        if isinstance(ops, MySqlOps):
-            await _mysql_creates(ops, batch, creates, outcomes)
-            await _mysql_changes(ops, batch, changes + deletes, outcomes)
-        else:
-            await _pg_creates(ops, batch, creates, outcomes)
-            await _pg_changes(ops, batch, changes, outcomes)
-            await _pg_deletes(ops, batch, deletes, outcomes)
+        await _pg_creates(ops, batch, creates, outcomes)
+        await _pg_changes(ops, batch, changes, outcomes)
+        await _pg_deletes(ops, batch, deletes, outcomes)
     return outcomes
 
 
@@ -166,52 +168,84 @@ async def _pg_deletes(
 # -- MySQL / MariaDB ---------------------------------------------------------------------------
 
 
-def _rows_of(count: int, row: str) -> str:
-    return ", ".join([row] * count)
+async def _mysql_batch(ops: MySqlOps, batch: list[Write], outcomes: list[Outcome]) -> list[Outcome]:
+    """Every write's outcome; those that succeeded as their ``Change``, numbered.
+
+    Each round reserves its generated ids (one statement) and reads the rows it changes
+    ``FOR UPDATE`` (one more); its writes are sent before the next round reads, and the last
+    round's go in one round trip with the numbering of the batch's changes (``history.
+    mysql_numbering``): a batch of one round is BEGIN, the read or the reservation, one
+    round trip of several statements, and COMMIT. Values are literals (``sql.literals``).
+    """
+    statements: list[str] = []
+    for members in rounds(batch):
+        if statements:  # the writes of the round before, which this round's reads must see
+            await ops.conn.execute("; ".join(statements))
+            statements = []
+        todo = [i for i in members if outcomes[i] is None]
+        creates = [i for i in todo if batch[i].kind == "create"]
+        others = [i for i in todo if batch[i].kind != "create"]
+        statements += await _mysql_creates(ops, batch, creates, outcomes)
+        statements += await _mysql_changes(ops, batch, others, outcomes)
+    changes: list[Change] = []
+    for index, write in enumerate(batch):
+        outcome = outcomes[index]
+        if isinstance(outcome, Record):
+            outcomes[index] = change = write.change(outcome)
+            changes.append(change)
+    if changes:
+        collection = ops.table.name
+        numbering = history.mysql_numbering(collection, changes)
+        done = await ops.conn.execute("; ".join([numbering, *statements]))
+        history.number_from(collection, changes, done)
+    return outcomes
+
+
+def _row(*values: str) -> str:
+    return "(" + ", ".join(values) + ")"
 
 
 async def _mysql_creates(
     ops: MySqlOps, batch: list[Write], members: list[int], outcomes: list[Outcome]
-) -> None:
+) -> list[str]:
+    """Reserve the generated ids of ``members`` (creates) and set their outcomes; the
+    statement that inserts them, still to be sent."""
     if not members:
-        return
+        return []
     generated = sum(batch[i].record_id is None for i in members)
     last = await ops.reserve(generated) if generated else 0
     numbers = iter(range(last - generated + 1, last + 1))
-    params: list[Any] = []
-    ids: list[str] = []
+    rows: list[str] = []
     for i in members:
         write = batch[i]
-        ids.append(write.record_id or str(next(numbers)))
-        params += [write.tenant, ids[-1], dumps(write.data or {})]
+        record_id = write.record_id or str(next(numbers))
+        data = write.data or {}
+        text = mysql_text(write.tenant), mysql_text(record_id), mysql_text(dumps(data))
+        rows.append(_row(*text, "1", "NOW(6)", "NOW(6)"))
+        outcomes[i] = Record(record_id, dict(data), 1)
     t = quote(ops.table.name, "mysql")
-    await ops.conn.execute(
+    # a taken id fails the statement: the batch then runs write by write
+    return [
         f"INSERT INTO {t} (tenant, id, data, version, created_at, updated_at) VALUES "
-        + _rows_of(len(members), "(%s, %s, %s, 1, NOW(6), NOW(6))"),
-        params,
-    )  # a taken id fails the statement: the batch then runs write by write
-    for i, record_id in zip(members, ids, strict=True):
-        outcomes[i] = Record(record_id, dict(batch[i].data or {}), 1)
+        + ", ".join(rows)
+    ]
 
 
 async def _mysql_changes(
     ops: MySqlOps, batch: list[Write], members: list[int], outcomes: list[Outcome]
-) -> None:
+) -> list[str]:
+    """Read the rows of ``members`` (updates, replaces, deletes) ``FOR UPDATE`` in one
+    statement and set their outcomes; the statements that write them, still to be sent."""
     if not members:
-        return
+        return []
     t = quote(ops.table.name, "mysql")
-    keys: list[Any] = []
-    for i in members:
-        keys += [batch[i].tenant, batch[i].record_id]
+    where = _keys_where([(batch[i].tenant, batch[i].record_id or "") for i in members])
     rows = await ops.conn.fetch(
-        f"SELECT tenant, id, data, version FROM {t} WHERE (tenant, id) IN ("
-        + _rows_of(len(members), "(%s, %s)")
-        + ") FOR UPDATE",
-        keys,
+        f"SELECT tenant, id, data, version FROM {t} WHERE {where} FOR UPDATE"
     )
     current = {(row[0], row[1]): (row[2], int(row[3])) for row in rows}
-    upserts: list[Any] = []
-    gone: list[Any] = []
+    upserts: list[str] = []
+    gone: list[tuple[str, str]] = []
     for i in members:
         write = batch[i]
         assert write.record_id is not None
@@ -226,26 +260,40 @@ async def _mysql_changes(
             outcomes[i] = version_conflict(write.record_id, version, expected)
             continue
         if action == "delete":
-            gone += [write.tenant, write.record_id]
+            gone.append((write.tenant, write.record_id))
             outcomes[i] = Record(write.record_id, orjson.loads(text), version)
             continue
         data = write.data or {}
         new_data = {**orjson.loads(text), **data} if action == "update" else dict(data)
-        upserts += [write.tenant, write.record_id, dumps(new_data), version + 1]
+        key = mysql_text(write.tenant), mysql_text(write.record_id)
+        upserts.append(
+            _row(*key, mysql_text(dumps(new_data)), mysql_int(version + 1), "NOW(6)", "NOW(6)")
+        )
         outcomes[i] = Record(write.record_id, new_data, version + 1)
-    if upserts:
-        await ops.conn.execute(
+    statements: list[str] = []
+    if upserts:  # the rows exist and are locked: every one of them is an update
+        statements.append(
             f"INSERT INTO {t} (tenant, id, data, version, created_at, updated_at) VALUES "
-            + _rows_of(len(upserts) // 4, "(%s, %s, %s, %s, NOW(6), NOW(6))")
+            + ", ".join(upserts)
             + " ON DUPLICATE KEY UPDATE data = VALUES(data), version = VALUES(version), "
-            "updated_at = VALUES(updated_at)",
-            upserts,
+            "updated_at = VALUES(updated_at)"
         )
     if gone:
-        await ops.conn.execute(
-            f"DELETE FROM {t} WHERE (tenant, id) IN (" + _rows_of(len(gone) // 2, "(%s, %s)") + ")",
-            gone,
-        )
+        statements.append(f"DELETE FROM {t} WHERE {_keys_where(gone)}")
+    return statements
+
+
+def _keys_where(keys: list[tuple[str, str]]) -> str:
+    """The condition matching the rows of ``keys`` (tenant, id), grouped by tenant:
+    ``tenant = … AND id IN (…)`` reads the primary key as ranges, which ``(tenant, id) IN
+    ((…), …)`` locking rows ``FOR UPDATE`` did at up to twice the time (32 rows, MariaDB)."""
+    ids: dict[str, list[str]] = {}
+    for tenant, record_id in keys:
+        ids.setdefault(tenant, []).append(mysql_text(record_id))
+    return " OR ".join(
+        f"(tenant = {mysql_text(tenant)} AND id IN ({', '.join(of_tenant)}))"
+        for tenant, of_tenant in ids.items()
+    )
 
 
 # -- SQLite ------------------------------------------------------------------------------------
