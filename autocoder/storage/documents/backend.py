@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -28,6 +28,7 @@ from autocoder.storage.documents.operations import (
     SqliteOps,
     dumps,
 )
+from autocoder.storage.documents.reads import ReadsTogether
 from autocoder.storage.documents.statements import (
     KEY,
     LAYOUT,
@@ -90,6 +91,11 @@ class SqlDocumentBackend(StorageBackend):
             run_one=self._write_alone,
             run_batch=self._write_together,
             max_batch_size=max_batch_size,
+        )
+        #: Gets that would wait for a connection share a statement; SQLite's one
+        #: connection takes one read at a time, and the others wait for the next batch.
+        self.reads = ReadsTogether(
+            run_one=self._get_one, run_many=self._get_many, limit=self.db.max_size
         )
         #: How many operations the Store may run at once: one per pooled connection, and
         #: the writes group commit gathers.
@@ -276,8 +282,17 @@ class SqlDocumentBackend(StorageBackend):
             await db.release(conn)
 
     async def get(self, collection: str, tenant: str, record_id: str) -> Record | None:
+        return await self.reads.get(collection, tenant, record_id)
+
+    async def _get_one(self, collection: str, tenant: str, record_id: str) -> Record | None:
         record: Record | None = await self._run("get", collection, tenant, record_id)
         return record
+
+    async def _get_many(
+        self, collection: str, tenant: str, record_ids: Sequence[str]
+    ) -> dict[str, Record]:
+        records: dict[str, Record] = await self._run("get_many", collection, tenant, record_ids)
+        return records
 
     async def commit_write(self, write: Write) -> Change:
         return await self.commits.submit(write)

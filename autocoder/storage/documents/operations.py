@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from autocoder.errors import (
     VersionConflict,
 )
 from autocoder.storage.backend import ListQuery, Record
-from autocoder.storage.documents.statements import Statements, list_query
+from autocoder.storage.documents.statements import Statements, get_many_statement, list_query
 from autocoder.storage.sql.database import Connection
 from autocoder.storage.sql.dialects import Dialect
 
@@ -111,6 +112,19 @@ class DocumentOps:
         self, collection: str, tenant: str, record_id: str, expected_version: int | None
     ) -> Record:
         raise NotImplementedError
+
+    async def get_many(
+        self, collection: str, tenant: str, record_ids: Sequence[str]
+    ) -> dict[str, Record]:
+        """The records of ``record_ids`` (distinct) that exist, by id, in one statement."""
+        self._check(collection)
+        table = self.table
+        sql = get_many_statement(table.dialect, table.name, len(record_ids))
+        args: tuple[Any, ...] = (
+            (tenant, list(record_ids)) if table.dialect == "postgresql" else (tenant, *record_ids)
+        )
+        rows = await self._rows(sql, args)
+        return {row[0]: Record(row[0], orjson.loads(row[1]), int(row[2])) for row in rows}
 
     async def list(self, collection: str, tenant: str, query: ListQuery) -> list[Record]:
         self._check(collection)

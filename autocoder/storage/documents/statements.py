@@ -17,6 +17,7 @@ path parameters, never as SQL text.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -399,3 +400,16 @@ def list_query(
     )
     args += [query.limit, query.offset]
     return placeholders(sql, dialect), args
+
+
+@functools.lru_cache(maxsize=512)
+def get_many_statement(dialect: Dialect, table: str, count: int) -> str:
+    """``SELECT id, data, version`` of up to ``count`` ids of one tenant, in one statement:
+    the tenant first, then the ids (PostgreSQL: one array; elsewhere ``count`` of them)."""
+    t = quote(table, dialect)
+    if dialect == "postgresql":
+        return f"SELECT id, data, version FROM {t} WHERE tenant = $1 AND id = ANY($2::text[])"
+    ids = ", ".join("?" * count)
+    return placeholders(
+        f"SELECT id, data, version FROM {t} WHERE tenant = ? AND id IN ({ids})", dialect
+    )
