@@ -15,9 +15,12 @@ writer with none, in the same run, in two cases.
 
 Printed per case: the best round's writes/s of both sides, their ratio (target at least 0.9),
 and the p50 and p99, over every delivery of every round with watchers, from the write being
-sent to the watcher getting it (target: p99 of commit to delivery under 50 ms).
+sent to the watcher getting it (target: p99 of commit to delivery under 50 ms), the number of
+deliveries, those that never came (each watcher must get every write; one missing counts as an
+infinite delay) and how many times a watcher was cut off for lagging.
 ``BENCH_WATCH_BACKENDS=sqlite`` picks backends, ``BENCH_WATCH_CASES=http`` cases. PostgreSQL
-comes from ``AUTOCODER_TEST_POSTGRESQL_URL``; unreachable, it is skipped.
+comes from ``AUTOCODER_TEST_POSTGRESQL_URL``, MariaDB from ``AUTOCODER_TEST_MYSQL_URL``;
+either, unreachable, is skipped.
 """
 
 from __future__ import annotations
@@ -38,14 +41,18 @@ from autocoder.components.store import Store
 from autocoder.errors import DatabaseConnectionError, WatcherLagged
 from autocoder.logging import configure_logging
 from autocoder.storage.sql.database import Database
+from autocoder.storage.sql.dialects import quote
 from autocoder.system import System
 
 SECONDS = float(os.environ.get("BENCH_WATCH_SECONDS", "2"))
 ROUNDS = 3
 WATCHERS = 100
-POSTGRESQL_URL = os.environ.get(
-    "AUTOCODER_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+SERVERS = {
+    "postgresql": os.environ.get(
+        "AUTOCODER_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/test"
+    ),
+    "mariadb": os.environ.get("AUTOCODER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test"),
+}
 
 
 #: A record creation's number ``n`` is its position in the round: seq ``start + 1 + n`` (only
@@ -181,22 +188,23 @@ def _ms(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] * 1000
 
 
-async def _postgresql_table() -> tuple[str, str] | None:
-    database = Database(POSTGRESQL_URL, min_size=1, max_size=1, timeout=3)
+async def _server_table(name: str, url: str) -> tuple[str, str] | None:
+    """The URL and a new table name on a database server; None (said) when it is away."""
+    database = Database(url, min_size=1, max_size=1, timeout=3)
     try:
         await database.connect()
     except DatabaseConnectionError as exc:
-        print(f"postgresql: skipped ({exc})")
+        print(f"{name}: skipped ({exc})")
         return None
     await database.disconnect()
-    return POSTGRESQL_URL, f"bench_watch_{uuid.uuid4().hex[:12]}"
+    return url, f"bench_watch_{uuid.uuid4().hex[:12]}"
 
 
 async def _drop(url: str, table: str) -> None:
     database = Database(url, min_size=1, max_size=1)
     await database.connect()
     try:
-        await database.execute(f'DROP TABLE IF EXISTS "{table}"')
+        await database.execute(f"DROP TABLE IF EXISTS {quote(table, database.dialect)}")
         await database.execute("DELETE FROM autocoder_changes WHERE collection = ?", table)
         await database.execute("DELETE FROM autocoder_changes_seq WHERE collection = ?", table)
     finally:
@@ -245,11 +253,14 @@ async def main() -> None:
             url = f"sqlite:///{folder}/watch_{run}.db"
             config = {"storage_type": "database", "database_url": url, "table_name": collection}
             backends.append(("sqlite", config, None))
-        target = await _postgresql_table()
-        if target is not None:
-            url, table = target
-            config = {"storage_type": "database", "database_url": url, "table_name": table}
-            backends.append(("postgresql", config, target))
+        targets = []
+        for name, server in SERVERS.items():
+            target = await _server_table(name, server)
+            if target is not None:
+                url, table = target
+                config = {"storage_type": "database", "database_url": url, "table_name": table}
+                backends.append((name, config, target))
+                targets.append(target)
         only = os.environ.get("BENCH_WATCH_BACKENDS")
         cases = os.environ.get("BENCH_WATCH_CASES", ",".join(CASES)).split(",")
         try:
@@ -264,6 +275,6 @@ async def main() -> None:
                     if not only or name in only.split(","):
                         await _measure(name, config, run)
         finally:
-            if target is not None:
+            for target in targets:
                 await _drop(*target)
         print(f"load average after: {os.getloadavg()[0]:.1f}")

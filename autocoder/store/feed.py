@@ -104,11 +104,12 @@ class Feed:
     def __init__(self, position: int) -> None:
         #: The highest seq handed out.
         self.position = position
-        #: The events handed out last, in seq order (at most ``buffer``).
+        #: The events handed out last, in seq order (at most ``buffer``): consecutive seqs,
+        #: the one of ``recent[i]`` is the first's plus ``i``.
         self.recent: list[Event] = []
-        #: The wire form of events of ``recent``, by seq, made once for all their watchers
-        #: (``Subscription.encode``); dropped with the events leaving ``recent``.
-        self.encoded: dict[int, bytes] = {}
+        #: The wire form of each event of ``recent`` (at the same index), made once for all
+        #: their watchers when the first needs it (``Subscription.encode``).
+        self.encoded: list[bytes | None] = []
         #: This round's events for the watchers of one cursor, tenant and filters, encoded and
         #: joined once for all of them (``Subscription.next_encoded``), with their count.
         self.rounds: dict[tuple[int, str, str], tuple[bytes, int]] = {}
@@ -243,10 +244,9 @@ class ChangeFeeds:
                     break
         if added:
             if len(feed.recent) > self.buffer:
-                del feed.recent[: len(feed.recent) - self.buffer]
-                first = feed.recent[0]["seq"]
-                for seq in [seq for seq in feed.encoded if seq < first]:
-                    del feed.encoded[seq]
+                gone = len(feed.recent) - self.buffer
+                del feed.recent[:gone]
+                del feed.encoded[:gone]
             feed.rounds = {}
             feed.wake(time.monotonic())
 
@@ -254,6 +254,7 @@ class ChangeFeeds:
     def _append(feed: Feed, event: Event) -> None:
         feed.position = event["seq"]
         feed.recent.append(event)
+        feed.encoded.append(None)
 
     # -- watching --------------------------------------------------------------------------
 
@@ -452,13 +453,13 @@ class Subscription:
         """``encoding(event)``, made once per event of the shared buffer for every watcher of
         the collection (one wire format per feed: every caller passes the same
         ``encoding``); an event replayed from the history is encoded for this watcher."""
-        seq = event["seq"]
-        encoded = self._feed.encoded.get(seq)
+        feed = self._feed
+        at = event["seq"] - feed.recent[0]["seq"] if feed.recent else -1
+        if at < 0:
+            return encoding(event)
+        encoded = feed.encoded[at]
         if encoded is None:
-            encoded = encoding(event)
-            recent = self._feed.recent
-            if recent and seq >= recent[0]["seq"]:
-                self._feed.encoded[seq] = encoded
+            encoded = feed.encoded[at] = encoding(event)
         return encoded
 
     def _take(self, feed: Feed) -> None:
