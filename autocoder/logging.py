@@ -9,6 +9,8 @@ in that context.
 The JSON pipeline runs once per request when the access log is on, so it is kept cheap: two
 processors (the context variables, then ``_JsonLine``: level, timestamp, masking, orjson), key
 verdicts cached, and a line that cannot hide a secret written without masking it key by key.
+The access log's ``info`` lines skip even structlog's call chain (``write_info_line``): the
+same two steps, called directly, give the same line.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, BinaryIO, Literal
 
 import orjson
@@ -260,6 +262,32 @@ class _Lines:
     warning = warn = error = err = critical = fatal = exception = failure = now
 
 
+#: The JSON pipeline (its processors, last step and output) while info lines are written as
+#: JSON (see ``write_info_line``); ``None`` otherwise.
+_json_info: tuple[list[Any], _JsonLine, _Lines] | None = None
+
+
+def write_info_line(bound: Mapping[str, Any], event: str, fields: dict[str, Any]) -> bool:
+    """Write an ``info`` line exactly as ``logger.info(event, **fields)`` would, for a logger
+    bound to ``bound`` (``structlog.get_context(logger)``), but without structlog's call
+    chain: the access log writes one per request. ``False`` when logging is not configured
+    for JSON at ``info`` or below; log through structlog then."""
+    output = _json_info
+    if output is None:
+        return False
+    processors, render, lines = output
+    configured = structlog.get_config()["processors"]
+    # Changed since (structlog's capture_logs changes the list in place): leave it to them.
+    if configured is not processors or len(configured) != 2 or configured[-1] is not render:
+        return False
+    # What structlog's BoundLogger and merge_contextvars make, in the same key order.
+    event_dict = {**bound, **fields, "event": event}
+    for key, value in structlog.contextvars.get_contextvars().items():
+        event_dict.setdefault(key, value)
+    lines.msg(render(None, "info", event_dict))
+    return True
+
+
 def configure_logging(log_format: LogFormat | None = None, level: str = "info") -> None:
     """Configure structlog for the process: ``console`` or ``json`` (default: by terminal)."""
     if log_format is None:
@@ -269,10 +297,15 @@ def configure_logging(log_format: LogFormat | None = None, level: str = "info") 
         raise ValueError(f"unknown log level {level!r}")
     processors: list[Any]
     logger_factory: Any
+    global _json_info
+    _json_info = None
     if log_format == "json":
-        processors = [structlog.contextvars.merge_contextvars, _JsonLine()]
+        render = _JsonLine()
+        processors = [structlog.contextvars.merge_contextvars, render]
         lines = _Lines(sys.stderr.buffer)
         logger_factory = lambda *_args: lines  # noqa: E731 - one output for every logger
+        if numeric_level <= logging.INFO:
+            _json_info = (processors, render, lines)
     else:
         processors = [
             structlog.contextvars.merge_contextvars,

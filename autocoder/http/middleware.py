@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import structlog
 from opentelemetry.trace import Tracer
 from starlette.routing import Match, Router
 
@@ -40,6 +41,7 @@ from autocoder.http.auth import (
     is_open,
 )
 from autocoder.http.status import error_response
+from autocoder.logging import write_info_line
 from autocoder.observability.carried import Carried, adopt, release
 from autocoder.observability.metrics import SystemMetrics
 from autocoder.observability.spans import finish_http_span, http_span
@@ -94,6 +96,7 @@ class EndpointMiddleware:
         self.keys = keys
         self.metrics = metrics
         self.log = log
+        self._log_context = structlog.get_context(log)
         self.router = router
         self.access_log = access_log
         #: Set when tracing is on: one server span per request.
@@ -133,15 +136,17 @@ class EndpointMiddleware:
             if span is not None:
                 finish_http_span(span, scope["method"], route, status, request_id)
             if self.access_log or status >= 500:
-                log = self.log.warning if status >= 500 else self.log.info
-                log(
-                    "request",
-                    method=scope["method"],
-                    route=route,
-                    status=status,
-                    duration_ms=int(seconds * 1_000_000) / 1000,  # to the µs; cheaper than round
-                    request_id=request_id,
-                )
+                fields = {
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": int(seconds * 1_000_000) / 1000,  # to the µs; cheaper than round
+                    "request_id": request_id,
+                }
+                if status >= 500:
+                    self.log.warning("request", **fields)
+                elif not write_info_line(self._log_context, "request", fields):
+                    self.log.info("request", **fields)
             release(adopted)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> int:

@@ -164,3 +164,33 @@ def test_lines_written_together_are_whole_and_at_most_4096_bytes_a_write() -> No
     assert all(0 < len(write) <= 4096 and write.endswith(b"\n") for write in recorder.writes)
     written = b"".join(recorder.writes).splitlines()
     assert written == [b"%03d " % n + b"x" * 96 for n in range(100)]
+
+
+def test_an_info_line_written_directly_is_the_one_structlog_writes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from structlog.contextvars import bound_contextvars
+    from structlog.testing import capture_logs
+
+    from autocoder.logging import write_info_line
+
+    configure_logging("json", "info")
+    log = structlog.get_logger("autocoder").bind(component="api")
+    fields = {"method": "GET", "route": "/t/{id}", "status": 200, "url": "mysql://u:pw@h/db"}
+    with bound_contextvars(request_id="r-1", trace_id="t-1"):
+        log.info("request", **fields)
+        assert write_info_line(structlog.get_context(log), "request", dict(fields))
+    through_structlog, direct = (
+        json.loads(line) for line in capsys.readouterr().err.strip().splitlines()
+    )
+    assert list(direct) == list(through_structlog)  # the same keys, in the same order
+    del direct["timestamp"], through_structlog["timestamp"]
+    assert direct == through_structlog
+    assert direct["url"] == "mysql://u:***@h/db" and direct["trace_id"] == "t-1"
+
+    with capture_logs():  # structlog configured otherwise since: it is left to structlog
+        assert not write_info_line({}, "request", {})
+    configure_logging("json", "warning")  # info lines are not written at all
+    assert not write_info_line({}, "request", {})
+    configure_logging("console", "info")
+    assert not write_info_line({}, "request", {})
