@@ -294,3 +294,109 @@ async def test_a_batch_keeps_every_tenant_id_and_value_as_written(make_store: An
         assert new["data"] == {"id": odd + "new", **data}, new
         gone = await store.process_item({"action": "get", "tenant": tenant, "id": "plain"})
         assert gone["status"] == "not_found", (tenant, gone)
+
+
+async def test_a_batch_of_updates_only_answers_each_as_alone(make_document_store: Any) -> None:
+    store = await make_document_store()
+    backend = store.backend
+    table, dialect = backend.table_name, backend.dialect
+    name = f"boom_{table}"[:60]
+    for record_id in "abcde":
+        reply = await store.process_item({"action": "create", "id": record_id, "data": {"n": 0}})
+        assert reply["status"] == "success", reply
+    messages: list[dict[str, Any]] = [
+        {"action": "update", "id": "a", "data": {"n": 1}},  # runs alone: the others queue
+        {"action": "update", "id": "b", "data": {"n": 1, "more": [1]}},
+        {"action": "update", "id": "missing", "data": {"n": 1}},
+        {"action": "replace", "id": "c", "data": {"m": 2}},
+        {"action": "update", "id": "d", "expected_version": 7, "data": {"n": 1}},
+        {"action": "update", "id": "e", "expected_version": 1, "data": {}},
+    ]
+    replies = await together(store, messages)
+    assert [r.get("error_type", r["status"]) for r in replies] == [
+        "success",
+        "success",
+        "not_found",
+        "success",
+        "version_conflict",
+        "success",
+    ], replies
+    assert max(batch_sizes(store)) > 1, batch_sizes(store)
+    assert replies[1]["data"] == {"id": "b", "n": 1, "more": [1]}
+    assert (replies[3]["data"], replies[3]["version"]) == ({"id": "c", "m": 2}, 2)
+    assert replies[4]["current_version"] == 1
+    assert (replies[5]["data"], replies[5]["version"]) == ({"id": "e", "n": 0}, 2)
+    collection = backend.collections()[0].name
+    events = await backend.changes_after(collection, 0, 10**9, 1000)
+    assert [e["seq"] for e in events] == list(range(1, 10))  # 5 creates, 4 changes
+    assert [(e["event"], e["id"], e["version"], e["data"]) for e in events[5:]] == [
+        ("updated", "a", 2, {"id": "a", "n": 1}),
+        ("updated", "b", 2, {"id": "b", "n": 1, "more": [1]}),
+        ("replaced", "c", 2, {"id": "c", "m": 2}),
+        ("updated", "e", 2, {"id": "e", "n": 0}),
+    ]
+    for statement in BOOM_TRIGGER[dialect]:  # now one of them fails in the database
+        await backend.db.execute(statement.format(t=quote(table, dialect), name=name))
+    try:
+        replies = await together(
+            store,
+            [
+                {"action": "update", "id": "a", "data": {"n": 2}},
+                {"action": "update", "id": "b", "data": {"n": 2}},
+                {"action": "update", "id": "c", "data": {"boom": 1}},
+                {"action": "update", "id": "d", "data": {"n": 2}},
+            ],
+        )
+        assert [r["status"] for r in replies] == ["success", "success", "error", "success"]
+        assert [replies[i]["version"] for i in (0, 1, 3)] == [3, 3, 2]
+        events = await backend.changes_after(collection, 9, 10**9, 1000)
+        assert [(e["seq"], e["id"]) for e in events] == [(10, "a"), (11, "b"), (12, "d")]
+    finally:
+        if dialect == "postgresql":
+            await backend.db.execute(f"DROP FUNCTION IF EXISTS {name}() CASCADE")
+
+
+async def test_generated_ids_a_client_chose_before_are_skipped_in_a_batch(
+    make_store: Any,
+) -> None:
+    store = await make_store()
+    chosen = {str(n) for n in range(3, 9)}
+    for record_id in sorted(chosen):
+        reply = await store.process_item({"action": "create", "id": record_id, "data": {}})
+        assert reply["status"] == "success", reply
+    replies = await together(store, [{"action": "create", "data": {"i": i}} for i in range(8)])
+    assert all(r["status"] == "success" for r in replies), replies
+    ids = [r["id"] for r in replies]
+    assert len(set(ids)) == 8 and not set(ids) & chosen, ids
+    for reply, i in zip(replies, range(8), strict=True):
+        got = await store.process_item({"action": "get", "id": reply["id"]})
+        assert got["data"] == {"id": reply["id"], "i": i}, got
+    collection = store.backend.collections()[0].name
+    events = await store.backend.changes_after(collection, 0, 10**9, 1000)
+    assert [e["seq"] for e in events] == list(range(1, 15))  # gap-free
+    assert {e["id"] for e in events[6:]} == set(ids)
+
+
+async def test_a_batch_of_creates_only_keeps_their_events_as_written(make_store: Any) -> None:
+    store = await make_store()
+    odd = "é€😀 ' \" \\ % ? $1 \n\t;"
+    data: dict[str, Any] = {"text": odd, "nested": {odd: [1, 2.5, None, True]}}
+    messages: list[dict[str, Any]] = [{"action": "create", "data": {}}]  # alone: others queue
+    messages += [
+        {"action": "create", "tenant": odd, "id": odd + str(i), "data": data} for i in (1, 2)
+    ]
+    messages += [
+        {"action": "create", "data": {}},
+        {"action": "create", "tenant": odd, "data": data},
+    ]
+    replies = await together(store, messages)
+    assert all(r["status"] == "success" for r in replies), replies
+    assert max(batch_sizes(store)) > 1, batch_sizes(store)
+    collection = store.backend.collections()[0].name
+    events = await store.backend.changes_after(collection, 0, 10**9, 1000)
+    assert [e["seq"] for e in events] == [1, 2, 3, 4, 5]
+    for event, message, reply in zip(events, messages, replies, strict=True):
+        tenant = message.get("tenant", "")
+        assert (event["event"], event["tenant"], event["id"]) == ("created", tenant, reply["id"])
+        assert event["version"] == 1
+        assert event["data"] == {"id": reply["id"], **message["data"]} == reply["data"]

@@ -19,7 +19,7 @@ from autocoder.storage.backend import (
 from autocoder.storage.changes import history
 from autocoder.storage.changes.change import Change
 from autocoder.storage.changes.journal import Journal
-from autocoder.storage.documents.batched import sqlite_together, write_batch
+from autocoder.storage.documents.batched import pg_together, sqlite_together, write_batch
 from autocoder.storage.documents.operations import (
     DocumentOps,
     DocumentTable,
@@ -305,7 +305,9 @@ class SqlDocumentBackend(StorageBackend):
         changes = None
         if self.dialect == "sqlite":  # the whole transaction in one call into its thread
             changes = await sqlite_together(self.db, self.table, writes)
-        if changes is None:  # and when that rolled back: write by write
+        elif self.dialect == "postgresql":  # one statement, when the batch is of one kind
+            changes = await pg_together(self.db, self.table, writes, self._ops_on)
+        if changes is None:  # else, and when that rolled back: in a transaction
             changes = await commit_together(
                 self.db,
                 self._ops_on,

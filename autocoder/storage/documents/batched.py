@@ -39,7 +39,14 @@ from typing import Any
 
 import orjson
 
-from autocoder.errors import Conflict, NotFound, StoreError, ValidationFailed
+from autocoder.errors import (
+    Conflict,
+    NotFound,
+    StoreError,
+    StoreTimeout,
+    Unavailable,
+    ValidationFailed,
+)
 from autocoder.storage.backend import Record
 from autocoder.storage.changes import history
 from autocoder.storage.changes.change import Change
@@ -52,8 +59,9 @@ from autocoder.storage.documents.operations import (
     sqlite_merge,
     version_conflict,
 )
-from autocoder.storage.group_commit import Write, rounds
-from autocoder.storage.sql.database import Database
+from autocoder.storage.group_commit import EVENTS, Write, commit_together, rounds
+from autocoder.storage.group_commit.together import OpsOn
+from autocoder.storage.sql.database import Connection, Database
 from autocoder.storage.sql.dialects import quote
 from autocoder.storage.sql.literals import mysql_int, mysql_text
 
@@ -88,6 +96,110 @@ def _unknown_collections(table: DocumentTable, writes: Sequence[Write]) -> list[
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------
+
+
+async def pg_together(
+    db: Database, table: DocumentTable, writes: Sequence[Write], ops_on: OpsOn
+) -> list[Change] | None:
+    """Commit a batch of creates only, or of updates and replaces of different records only,
+    as one statement outside a transaction that also numbers their changes
+    (``insert_numbered``, ``write_numbered``): it commits by itself, so the batch takes one
+    round trip instead of four (BEGIN, the writes, the numbering, COMMIT). Sets every
+    write's outcome and returns the changes committed, in order.
+
+    None, having done nothing, for any other batch, or when the statement failed in the
+    database (it committed nothing): the caller then commits the batch in a transaction
+    (``commit_together``). When the statement's fate is unknown (the connection was lost, it
+    timed out), every write gets that error, as a write alone whose COMMIT was cut off. A
+    generated id that a client had chosen before is retried after the statement, in a
+    transaction of its own: that create's seq comes after the batch's.
+    """
+    batch = list(writes)
+    outcomes = _unknown_collections(table, batch)
+    members = [i for i, outcome in enumerate(outcomes) if outcome is None]
+    kinds = {batch[i].kind for i in members}
+    if kinds == {"create"}:
+        rows, sql = _pg_create_rows(table.name, batch, members), table.statements.insert_numbered
+    elif kinds and kinds <= {"update", "replace"} and len(rounds([batch[i] for i in members])) == 1:
+        rows, sql = _pg_write_rows(batch, members), table.statements.write_numbered
+    else:
+        return None
+    again: list[Write] = []
+    changes: list[Change] = []
+    async with db.connection(reset=False) as conn:
+        try:
+            result = await conn.fetch(sql, (*_columns(rows), table.name))
+        except (Unavailable, StoreTimeout) as exc:  # committed or not: nobody knows
+            for write, outcome in zip(batch, outcomes, strict=True):
+                write.outcome = outcome or exc
+            return []
+        except StoreError:  # failed in the database: nothing was committed
+            return None
+        if kinds == {"create"}:
+            for i, (number, inserted, seq, _) in zip(members, result, strict=True):
+                write = batch[i]
+                if inserted:
+                    record = Record(write.record_id or str(number), dict(write.data or {}), 1)
+                    outcomes[i] = Change("created", write.collection, write.tenant, record, seq)
+                elif write.record_id is None:  # a generated id some client chose before
+                    again.append(write)
+                else:
+                    outcomes[i] = conflict(write.record_id)
+        else:
+            written = {members[row[0] - 1]: row for row in result}
+            for i in members:
+                write = batch[i]
+                assert write.record_id is not None
+                row = written.get(i)
+                if row is None:
+                    outcomes[i] = await _pg_ops(ops_on, conn).missing_or_conflict(
+                        write.kind, write.tenant, write.record_id, write.expected_version
+                    )
+                    continue
+                _, text, version, seq, _ = row
+                data = orjson.loads(text) if write.kind == "update" else dict(write.data or {})
+                record = Record(write.record_id, data, version)
+                outcomes[i] = Change(
+                    EVENTS[write.kind], write.collection, write.tenant, record, seq
+                )
+    for write, outcome in zip(batch, outcomes, strict=True):
+        write.outcome = outcome
+        if isinstance(outcome, Change):
+            changes.append(outcome)
+    if again:  # no statement of theirs fails: they take the next free ids
+        changes += await commit_together(db, ops_on, again, before_commit=history.record_changes)
+    return changes
+
+
+def _pg_ops(ops_on: OpsOn, conn: Connection) -> DocumentOps:
+    ops: DocumentOps = ops_on(conn)
+    return ops
+
+
+def _pg_create_rows(
+    collection: str, batch: list[Write], members: list[int]
+) -> list[tuple[Any, ...]]:
+    """The rows of ``insert_numbered``: tenant, id, data, and the event's text around the id
+    (the database puts the id in: it may be generated there), as ``Change.event_without_seq``
+    would be encoded."""
+    name = orjson.dumps(collection).decode()
+    rows = []
+    for i in members:
+        write = batch[i]
+        text = dumps(write.data or {})
+        head = '{"event":"created","collection":' + name + ',"tenant":'
+        head += orjson.dumps(write.tenant).decode() + ',"id":'
+        mid = ',"version":1,"data":' + ("{" if text == "{}" else text[:-1] + ",") + '"id":'
+        rows.append((write.tenant, write.record_id, text, head, mid))
+    return rows
+
+
+def _pg_write_rows(batch: list[Write], members: list[int]) -> list[tuple[Any, ...]]:
+    """The rows of ``write_numbered``: tenant, id, data, expected version, merge."""
+    return [
+        (w.tenant, w.record_id, dumps(w.data or {}), w.expected_version, w.kind == "update")
+        for w in (batch[i] for i in members)
+    ]
 
 
 def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:

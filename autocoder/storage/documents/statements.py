@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from autocoder.storage.backend import ListQuery
+from autocoder.storage.changes.history import COUNTERS, HISTORY
 from autocoder.storage.sql.dialects import Dialect, placeholders, quote
 
 #: Columns every document table must have: name → accepted type names (lower case).
@@ -183,6 +184,8 @@ class DocumentSql:
                 "$3::bigint[]) AS v(tenant, id, expected) WHERE t.tenant = v.tenant "
                 "AND t.id = v.id AND (v.expected IS NULL OR t.version = v.expected) "
                 "RETURNING t.tenant, t.id, t.data, t.version",
+                insert_numbered=_pg_insert_numbered(t, seq),
+                write_numbered=_pg_write_numbered(t),
             )
         if d == "mysql":
             return Statements(
@@ -231,6 +234,78 @@ class DocumentSql:
         )
 
 
+#: The numbering of a statement's changes, the end of ``insert_numbered`` and
+#: ``write_numbered``: ``w`` holds the rows changed (``ord``, their place in the batch, ``k``
+#: their rank among the changed, ``tenant``, ``event``) and ``$COLLECTION`` is the collection.
+#: The counter row is bumped by their number and locked until the statement commits, as
+#: ``history.record_changes`` does; the history rows are numbered from it. The last column,
+#: ``1 / count(c)``, fails the statement (division by zero), committing nothing, when the
+#: counter row is missing.
+_PG_NUMBERED = (
+    f"c AS (UPDATE {COUNTERS} SET value = value + (SELECT count(*) FROM w) "
+    "WHERE collection = $COLLECTION RETURNING value), "
+    f"h AS (INSERT INTO {HISTORY} (collection, seq, tenant, event) "
+    "SELECT $COLLECTION, c.value - (SELECT count(*) FROM w) + w.k, w.tenant, w.event "
+    "FROM w, c) "
+)
+_PG_SEQ = "(SELECT value FROM c) - (SELECT count(*) FROM w) + w.k"
+_PG_GUARD = "1 / (SELECT count(*) FROM c)::int"
+
+
+def _pg_insert_numbered(t: str, seq: str) -> str:
+    """PostgreSQL: a batch's creates and the numbering of their changes in one statement,
+    run outside a transaction (it commits by itself). $1 tenants, $2 ids (NULL: generated
+    from the sequence), $3 data, $4 each event's text up to its id, $5 from there to the
+    document's id, $6 the collection. Gives per create, in order: its sequence number,
+    whether it went in (else its id was taken), and its seq."""
+    numbered = _PG_NUMBERED.replace("$COLLECTION", "$6")
+    return (
+        "WITH v AS (SELECT u.ord, u.tenant, u.id, u.data, u.head, u.mid, "
+        f"nextval('{seq}') AS n FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+        "$5::text[]) WITH ORDINALITY AS u(tenant, id, data, head, mid, ord)), "
+        f"ins AS (INSERT INTO {t} (tenant, id, data, version, seq) "
+        "SELECT v.tenant, COALESCE(v.id, v.n::text), v.data::jsonb, 1, v.n FROM v "
+        "ON CONFLICT (tenant, id) DO NOTHING RETURNING seq, id), "
+        "w AS (SELECT v.ord, v.tenant, row_number() OVER (ORDER BY v.ord) AS k, "
+        "v.head || to_json(ins.id)::text || v.mid || to_json(ins.id)::text || '}}' AS event "
+        "FROM v JOIN ins ON ins.seq = v.n), "
+        f"{numbered}"
+        f"SELECT v.n, w.k IS NOT NULL, {_PG_SEQ}, {_PG_GUARD} "
+        "FROM v LEFT JOIN w ON w.ord = v.ord ORDER BY v.ord"
+    )
+
+
+def _pg_write_numbered(t: str) -> str:
+    """PostgreSQL: a batch's updates and replaces (one per record) and the numbering of
+    their changes in one statement, run outside a transaction. $1 tenants, $2 ids, $3 data,
+    $4 expected versions, $5 merge (update) or not (replace), $6 the collection. Gives per
+    write that changed its row (the others found no row, or another version), in order: its
+    place in the batch, the record's data and version after it, and its seq. The event is
+    made here from the row written, keys in the order ``Change.event_without_seq`` gives."""
+    numbered = _PG_NUMBERED.replace("$COLLECTION", "$6")
+    event = (
+        "'{\"event\":' || CASE WHEN u.merge THEN '\"updated\"' ELSE '\"replaced\"' END "
+        "|| ',\"collection\":' || to_json($6::text)::text "
+        "|| ',\"tenant\":' || to_json(u.tenant)::text || ',\"id\":' || to_json(u.id)::text "
+        "|| ',\"version\":' || u.version || ',\"data\":' "
+        "|| CASE WHEN u.text = '{}' THEN '{' ELSE left(u.text, -1) || ',' END "
+        "|| '\"id\":' || to_json(u.id)::text || '}}'"
+    )
+    return (
+        f"WITH u AS (UPDATE {t} AS t SET data = CASE WHEN v.merge "
+        "THEN t.data || v.data::jsonb ELSE v.data::jsonb END, "
+        "version = t.version + 1, updated_at = now() FROM unnest($1::text[], $2::text[], "
+        "$3::text[], $4::bigint[], $5::bool[]) WITH ORDINALITY "
+        "AS v(tenant, id, data, expected, merge, ord) WHERE t.tenant = v.tenant "
+        "AND t.id = v.id AND (v.expected IS NULL OR t.version = v.expected) "
+        "RETURNING v.ord, v.merge, t.tenant, t.id, t.data::text AS text, t.version), "
+        f"w AS (SELECT u.ord, u.tenant, u.text, u.version, {event} AS event, "
+        "row_number() OVER (ORDER BY u.ord) AS k FROM u), "
+        f"{numbered}"
+        f"SELECT w.ord, w.text, w.version, {_PG_SEQ}, {_PG_GUARD} FROM w ORDER BY w.ord"
+    )
+
+
 @dataclass(frozen=True)
 class Statements:
     """The fixed statements of a document table (see ``DocumentSql.statements``)."""
@@ -250,6 +325,8 @@ class Statements:
     insert_many: str = ""  # PostgreSQL: the creates of a group-commit batch, in one statement
     write_many: str = ""  # PostgreSQL: its updates and replaces
     delete_many: str = ""  # PostgreSQL: its deletes
+    insert_numbered: str = ""  # PostgreSQL: a batch of creates numbered, in one statement
+    write_numbered: str = ""  # PostgreSQL: a batch of updates and replaces numbered
 
 
 def json_kind(value: Any) -> str:
