@@ -221,7 +221,9 @@ class ChangeFeeds:
         self._wake.set()
 
     async def _advance(self, collection: str) -> None:
-        feed = self._feeds[collection]
+        feed = self._feeds.get(collection)
+        if feed is None:
+            return  # its last watcher left while the history of another was read
         added = 0
         while feed.position + 1 in feed.pending:
             self._append(feed, feed.pending.pop(feed.position + 1))
