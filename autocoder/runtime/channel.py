@@ -30,7 +30,7 @@ import asyncio
 from collections import deque
 from contextlib import suppress
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from anyio import BrokenResourceError, ClosedResourceError, EndOfStream, WouldBlock
 from anyio.streams.memory import MemoryObjectStreamStatistics
@@ -120,16 +120,55 @@ class _State(Generic[T]):
         )
 
 
-class ChannelSender(Generic[T]):
-    """One sender side of a channel."""
+class _Side(Generic[T]):
+    """What both sides of a channel have: their state, their closing and their own waiters."""
 
     __slots__ = ("_closed", "_state", "_waiting")
+
+    _waiting: set[asyncio.Future[Any]]
 
     def __init__(self, state: _State[T]) -> None:
         self._state = state
         self._closed = False
-        #: This side's sends waiting for room, withdrawn when this side closes.
-        self._waiting: set[asyncio.Future[None]] = set()
+        #: This side's waits (sends for room, receives for an item), ended when it closes.
+        self._waiting = set()
+
+    def clone(self) -> Self:
+        """Another side like this one, closed on its own."""
+        if self._closed:
+            raise ClosedResourceError
+        return type(self)(self._state)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._closing()
+
+    def _closing(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def statistics(self) -> MemoryObjectStreamStatistics:
+        return self._state.statistics()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class ChannelSender(_Side[T]):
+    """One sender side of a channel."""
+
+    __slots__ = ()
+
+    def __init__(self, state: _State[T]) -> None:
+        super().__init__(state)
         state.senders += 1
 
     def send_nowait(self, item: T) -> None:
@@ -171,15 +210,7 @@ class ChannelSender(Generic[T]):
                 waiting.remove(sending)
                 return
 
-    def clone(self) -> ChannelSender[T]:
-        if self._closed:
-            raise ClosedResourceError
-        return ChannelSender(self._state)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _closing(self) -> None:
         state = self._state
         for future in self._waiting:
             self._withdraw(future)
@@ -192,31 +223,14 @@ class ChannelSender(Generic[T]):
                 if not receiver.done():
                     receiver.set_exception(EndOfStream())
 
-    async def aclose(self) -> None:
-        self.close()
 
-    def statistics(self) -> MemoryObjectStreamStatistics:
-        return self._state.statistics()
-
-    def __enter__(self) -> ChannelSender[T]:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-class ChannelReceiver(Generic[T]):
+class ChannelReceiver(_Side[T]):
     """One receiver side of a channel; ``async for item in receiver`` until it ends."""
 
-    __slots__ = ("_closed", "_state", "_waiting")
+    __slots__ = ()
 
     def __init__(self, state: _State[T]) -> None:
-        self._state = state
-        self._closed = False
-        #: This side's receives waiting for an item, ended when this side closes.
-        self._waiting: set[asyncio.Future[T]] = set()
+        super().__init__(state)
         state.receivers += 1
 
     def receive_nowait(self) -> T:
@@ -248,15 +262,7 @@ class ChannelReceiver(Generic[T]):
         finally:
             self._waiting.discard(future)
 
-    def clone(self) -> ChannelReceiver[T]:
-        if self._closed:
-            raise ClosedResourceError
-        return ChannelReceiver(self._state)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _closing(self) -> None:
         state = self._state
         for future in self._waiting:
             if not future.done():
@@ -268,12 +274,6 @@ class ChannelReceiver(Generic[T]):
                 if not sending.future.done():
                     sending.future.set_exception(BrokenResourceError())
 
-    async def aclose(self) -> None:
-        self.close()
-
-    def statistics(self) -> MemoryObjectStreamStatistics:
-        return self._state.statistics()
-
     def __aiter__(self) -> ChannelReceiver[T]:
         return self
 
@@ -282,11 +282,3 @@ class ChannelReceiver(Generic[T]):
             return await self.receive()
         except EndOfStream:
             raise StopAsyncIteration from None
-
-    def __enter__(self) -> ChannelReceiver[T]:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
