@@ -234,6 +234,23 @@ async def test_a_watcher_whose_filters_pass_over_a_stream_of_changes_gets_keep_a
     assert seen.count("keep-alive") >= 2  # 0.8 s of changes it does not want
 
 
+async def test_an_idle_watch_ends_soon_after_its_endpoint_stops_accepting(serve: Serve) -> None:
+    # No change and no heartbeat due (15 s): only the feed's tick wakes the watcher to see
+    # the endpoint stopping, well before uvicorn's graceful shutdown would give up on it.
+    async with (
+        serve(blueprint()) as r,
+        r.client.stream("GET", "/tasks", params={"watch": "true"}) as response,
+    ):
+        stream = events(response)
+        assert (await anext(stream)).retry == 1000
+        started = anyio.current_time()
+        await r.component("api").stop_accepting()
+        with anyio.fail_after(5):
+            rest = [item async for item in stream]
+        assert rest == []
+        assert anyio.current_time() - started < 2
+
+
 async def test_a_lagging_watcher_is_disconnected_and_resumes_missing_nothing(
     serve: Serve,
 ) -> None:
