@@ -27,7 +27,7 @@ from autocoder.http.auth import KeyRing
 from autocoder.http.cors import with_cors
 from autocoder.http.discovery import Collection, discover
 from autocoder.http.middleware import EndpointMiddleware
-from autocoder.http.routes import AppSpec, build_app
+from autocoder.http.routes import AppSpec, DirectApp, build_app
 from autocoder.http.served import ServedComponent
 from autocoder.http.watch import OpenWatch
 from autocoder.runtime.component import ComponentConfig
@@ -172,7 +172,7 @@ class FastAPIEndpoint(ServedComponent):
             )
         )
         asgi = EndpointMiddleware(
-            app,
+            DirectApp(app),
             component=self.name,
             keys=self.config.key_ring(),
             metrics=self.metrics,

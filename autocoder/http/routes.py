@@ -24,7 +24,8 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Receive, Scope, Send
 
 from autocoder.errors import RequestRejected
 from autocoder.http.auth import DOCS_ASSETS
@@ -43,7 +44,7 @@ from autocoder.http.openapi import (
 from autocoder.http.status import JSONResponse, error_response, reply_response
 from autocoder.http.watch import OpenWatch, watch_response
 
-__all__ = ["AppSpec", "build_app"]
+__all__ = ["AppSpec", "DirectApp", "build_app"]
 
 SendRequest = Callable[[str, dict[str, Any], float], Awaitable[dict[str, Any]]]
 
@@ -423,7 +424,50 @@ def _served(endpoint: Callable[[Request], Awaitable[Response]], template: str) -
         request.scope[ROUTE_KEY] = template  # the ``route`` label of the request's metrics
         return await endpoint(request)
 
+    setattr(serve, _DIRECT, True)
     return serve
+
+
+class DirectApp:
+    """The endpoint's ASGI app: its own routes (collections, actions, probes) served straight
+    from their endpoints, every other request (docs, OpenAPI, 404, 405) by the FastAPI app.
+
+    Through the FastAPI app the same endpoint runs under seven layers of middleware and a
+    router loop, which these routes do not use: they take the ``Request`` and return the
+    ``Response`` themselves, the only exception they raise on purpose (``RequestRejected``)
+    is answered here as the app's handler answers it, and the endpoint's middleware answers
+    any other with 500. A path that matches a route only by its path (another method) goes to
+    the app, which answers 405.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.router = app.router
+        self._routes: list[tuple[Route, Callable[[Request], Awaitable[Response]]]] = [
+            (route, route.endpoint)
+            for route in app.router.routes
+            if isinstance(route, Route) and getattr(route.endpoint, _DIRECT, False)
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route, endpoint in self._routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child)
+                    scope["app"] = self.app  # as Starlette's app and router set them
+                    scope.setdefault("router", self.router)
+                    try:
+                        response = await endpoint(Request(scope, receive, send))
+                    except RequestRejected as exc:
+                        response = error_response(exc.code, exc.error_type, exc.message)
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+#: Set on the endpoints ``DirectApp`` may serve without the FastAPI app around them.
+_DIRECT = "autocoder_direct"
 
 
 def _serve_directly(app: FastAPI) -> None:
