@@ -41,6 +41,7 @@ import orjson
 
 from autocoder.errors import (
     Conflict,
+    InternalError,
     NotFound,
     StoreError,
     StoreTimeout,
@@ -452,20 +453,71 @@ def _sqlite_transaction(
 def _sqlite_batch(
     connection: sqlite3.Connection, sql: Any, writes: list[Write], outcomes: list[Outcome]
 ) -> list[Outcome]:
-    """Inside the batch's transaction: each write as ``SqliteOps`` runs it alone, then their
-    changes numbered (``history``): the outcome of a write that succeeded is its ``Change``,
-    already numbered."""
+    """Inside the batch's transaction, a round at a time (``rounds``): creates one by one as
+    ``SqliteOps`` runs them alone; the updates, replaces and deletes of the round read their
+    rows in one ``SELECT``, are merged and checked here, and written with one
+    ``executemany`` each (the transaction holds SQLite's write lock since BEGIN IMMEDIATE:
+    no other writer can come between the read and the write, so no compare-and-set is
+    needed). Then their changes are numbered (``history``): the outcome of a write that
+    succeeded is its ``Change``, already numbered."""
     results = list(outcomes)
+    for members in rounds(writes):
+        todo = [i for i in members if results[i] is None]
+        current = _sqlite_rows(
+            connection, sql, [writes[i] for i in todo if writes[i].kind != "create"]
+        )
+        written: list[tuple[Any, ...]] = []
+        gone: list[tuple[str, str]] = []
+        for i in todo:
+            write = writes[i]
+            if write.kind == "create":
+                results[i] = _sqlite_write(connection, sql, write)
+                continue
+            record_id = write.record_id
+            assert record_id is not None
+            found = current.get((write.tenant, record_id))
+            expected = write.expected_version
+            if found is None:
+                results[i] = NotFound(write.kind, record_id)
+            elif expected is not None and found[1] != expected:
+                results[i] = version_conflict(record_id, found[1], expected)
+            elif write.kind == "delete":
+                gone.append((write.tenant, record_id))
+                results[i] = Record(record_id, orjson.loads(found[0]), found[1])
+            else:
+                data = write.data or {}
+                new = {**orjson.loads(found[0]), **data} if write.kind == "update" else dict(data)
+                written.append((dumps(new), found[1] + 1, write.tenant, record_id))
+                results[i] = Record(record_id, new, found[1] + 1)
+        for statement, rows in ((sql.write_row, written), (sql.delete_row, gone)):
+            if rows and connection.executemany(statement, rows).rowcount != len(rows):
+                raise InternalError("a row read in the batch's transaction was not there to write")
     changes = []
     for index, write in enumerate(writes):
-        if results[index] is None:
-            outcome = _sqlite_write(connection, sql, write)
-            if isinstance(outcome, Record):
-                outcome = write.change(outcome)
-                changes.append(outcome)
-            results[index] = outcome
+        outcome = results[index]
+        if isinstance(outcome, Record):
+            results[index] = change = write.change(outcome)
+            changes.append(change)
     history.record_changes_in_thread(connection, changes)
     return results
+
+
+def _sqlite_rows(
+    connection: sqlite3.Connection, sql: Any, writes: list[Write]
+) -> dict[tuple[str, str], tuple[str, int]]:
+    """(data, version) of the rows ``writes`` touch, by (tenant, id), in one statement per
+    tenant."""
+    ids: dict[str, list[str]] = {}
+    for write in writes:
+        ids.setdefault(write.tenant, []).append(write.record_id or "")
+    rows: dict[tuple[str, str], tuple[str, int]] = {}
+    for tenant, of_tenant in ids.items():
+        marks = "(" + ", ".join("?" * len(of_tenant)) + ")"
+        for record_id, text, version in connection.execute(
+            sql.rows_in + marks, (tenant, *of_tenant)
+        ).fetchall():
+            rows[(tenant, record_id)] = (text, int(version))
+    return rows
 
 
 def _sqlite_write(connection: sqlite3.Connection, sql: Any, write: Write) -> Outcome:

@@ -231,6 +231,10 @@ class DocumentSql:
             bulk=f"INSERT INTO {t} (seq, tenant, id, data, version, created_at, updated_at) "
             f"VALUES (?, ?, ?, ?, 1, {now}, {now})",
             reserve=f"SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{name}'), 0)",
+            rows_in=f"SELECT id, data, version FROM {t} WHERE tenant = ? AND id IN ",
+            write_row=f"UPDATE {t} SET data = ?, version = ?, updated_at = {now} "
+            "WHERE tenant = ? AND id = ?",
+            delete_row=f"DELETE FROM {t} WHERE tenant = ? AND id = ?",
         )
 
 
@@ -325,6 +329,9 @@ class Statements:
     insert_many: str = ""  # PostgreSQL: the creates of a group-commit batch, in one statement
     write_many: str = ""  # PostgreSQL: its updates and replaces
     delete_many: str = ""  # PostgreSQL: its deletes
+    rows_in: str = ""  # SQLite: a round's rows, ``(?, …)`` of their ids to follow
+    write_row: str = ""  # SQLite: a row of a round written, its data and version given
+    delete_row: str = ""  # SQLite: a row of a round deleted
     insert_numbered: str = ""  # PostgreSQL: a batch of creates numbered, in one statement
     write_numbered: str = ""  # PostgreSQL: a batch of updates and replaces numbered
 
