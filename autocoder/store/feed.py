@@ -96,6 +96,7 @@ class Feed:
         "position",
         "recent",
         "rounds",
+        "taken",
         "tick",
         "watchers",
         "woke",
@@ -113,6 +114,9 @@ class Feed:
         #: This round's events for the watchers of one cursor, tenant and filters, encoded and
         #: joined once for all of them (``Subscription.next_encoded``), with their count.
         self.rounds: dict[tuple[int, str, str], tuple[bytes, int]] = {}
+        #: The same before encoding: this round's events for one cursor, tenant and filters,
+        #: picked once for all their watchers (``Subscription._take``).
+        self.taken: dict[tuple[int, str, str], list[Event]] = {}
         #: Set when a round added events; replaced by a new one for the next round.
         self.arrived = anyio.Event()
         #: This process's commits beyond ``position``, by seq (waiting for a gap to fill).
@@ -250,6 +254,7 @@ class ChangeFeeds:
                 del feed.recent[:gone]
                 del feed.encoded[:gone]
             feed.rounds = {}
+            feed.taken = {}
             feed.wake(time.monotonic())
 
     @staticmethod
@@ -474,13 +479,17 @@ class Subscription:
                 f"and was disconnected; watch again from seq {self.after}",
                 seq=self.after,
             )
-        wanted = 0
-        for event in recent[self.after + 1 - first :]:
-            if _matches(event, self.tenant, self.where):
-                self._ready.append(event)
-                wanted += 1
+        key = (self.after, self.tenant, self._filters)
+        wanted = feed.taken.get(key)
+        if wanted is None:
+            wanted = feed.taken[key] = [
+                event
+                for event in recent[self.after + 1 - first :]
+                if _matches(event, self.tenant, self.where)
+            ]
+        self._ready.extend(wanted)
         self.after = feed.position
-        self.feeds.count(wanted)
+        self.feeds.count(len(wanted))
 
     async def _replay(self) -> None:
         collection = self.collection

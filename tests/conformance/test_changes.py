@@ -101,6 +101,47 @@ async def test_watch_filters_by_tenant_and_fields(store: Store) -> None:
     ]
 
 
+async def test_watchers_sharing_a_round_each_get_their_own_tenant_and_filters(
+    store: Store,
+) -> None:
+    # A round's events are picked once per cursor, tenant and filters: watchers alike share
+    # them, the others (another tenant, other filters, another cursor) must get exactly theirs.
+    async with running(store):
+        opened = [
+            ("acme", {"done": True}),
+            ("acme", {"done": True}),
+            ("acme", {}),
+            ("zeta", {}),
+            ("acme", {"done": False}),
+        ]
+        watches = [
+            await store.open_watch(since=0, tenant=tenant, where=where) for tenant, where in opened
+        ]
+        writes = [("acme", True), ("zeta", True), ("acme", False), ("acme", True), ("zeta", False)]
+
+        async def write(n: int) -> None:
+            tenant, done = writes[n]
+            await ok(store, {"action": "create", "tenant": tenant, "data": {"n": n, "done": done}})
+
+        async with anyio.create_task_group() as tg:  # together: in one round of the feed
+            for n in range(len(writes)):
+                tg.start_soon(write, n)
+        got = []
+        for events, count in zip(watches, [2, 0, 3, 2, 1], strict=True):
+            seen = await take(events, count) if count else []
+            assert [e["seq"] for e in seen] == sorted(e["seq"] for e in seen)
+            got.append(sorted(e["data"]["n"] for e in seen))
+        # Another cursor, same tenant and filters: one watcher took the round above, the
+        # other did not look; the next round must give the first its new change and the
+        # second all three.
+        await ok(store, {"action": "create", "tenant": "acme", "data": {"n": 5, "done": True}})
+        got.append(sorted(e["data"]["n"] for e in await take(watches[0], 1)))
+        got.append(sorted(e["data"]["n"] for e in await take(watches[1], 3)))
+        for events in watches:
+            await events.aclose()
+    assert got == [[0, 3], [], [0, 2, 3], [1, 4], [2], [5], [0, 3, 5]]
+
+
 async def test_since_past_the_latest_seq_or_older_than_the_history_is_refused(
     store_factory: StoreFactory,
 ) -> None:
