@@ -6,13 +6,15 @@ rows, instead of one or two statements per write. The batch is cut in rounds
 (``group_commit.rounds``): a round never touches a record twice, so its writes of one kind
 go in one statement.
 
-- PostgreSQL: the creates of a round go in one statement, ``INSERT … SELECT FROM unnest(…)
-  ON CONFLICT DO NOTHING`` with their sequence numbers taken in it, which tells for each
-  whether it went in: one that did not has a taken id. Updates and replaces are one
-  ``UPDATE … FROM unnest(…)`` (merging with ``||``), deletes one ``DELETE … USING
-  unnest(…)``, each checking ``expected_version`` in the statement; a write whose row did
-  not come back is told ``not_found`` or ``version_conflict`` by one look at its row, as
-  alone.
+- PostgreSQL: ``pg_together`` commits a batch of creates only, or of updates and replaces
+  of different records only, as one statement outside a transaction that numbers their
+  changes too (it commits by itself). Any other batch runs in ``commit_together``: the
+  creates of a round go in one statement, ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO
+  NOTHING`` with their sequence numbers taken in it, which tells for each whether it went
+  in: one that did not has a taken id. Updates and replaces are one ``UPDATE … FROM
+  unnest(…)`` (merging with ``||``), deletes one ``DELETE … USING unnest(…)``, each checking
+  ``expected_version`` in the statement; a write whose row did not come back is told
+  ``not_found`` or ``version_conflict`` by one look at its row, as alone.
 - MySQL / MariaDB: generated ids are reserved for the whole round at once (one update of the
   counter row) and the creates go in one multi-row ``INSERT``. Updates, replaces and deletes
   read their rows ``FOR UPDATE`` in one ``SELECT``, merge here, and write back in one
@@ -20,10 +22,11 @@ go in one statement.
   The last round's writes go in one round trip with the numbering of the batch's changes
   (several statements in one text), and every value is a literal (``sql.literals``), which
   is cheaper than aiomysql's escaping of each parameter.
-- SQLite: ``sqlite_together`` runs the whole transaction, BEGIN, every write (the same
-  statements as one write at a time), the numbering of their changes and COMMIT, as one call
-  into the connection's thread: one hop there and back for the batch instead of one per
-  statement (``commit_together`` is not needed).
+- SQLite: ``sqlite_together`` runs the whole transaction, BEGIN, every write, the numbering
+  of their changes and COMMIT, as one call into the connection's thread: one hop there and
+  back for the batch instead of one per statement (``commit_together`` is not needed). A
+  round's creates run one by one as alone; its other writes read their rows in one
+  statement and are written with one ``executemany`` (``_sqlite_batch``).
 
 Nothing here catches a database error: a statement that fails makes ``commit_together`` roll
 back and run the batch write by write, where each failing write fails alone (on SQLite the
