@@ -32,7 +32,7 @@ from autocoder.errors import InternalError
 from autocoder.storage.changes.change import Change
 from autocoder.storage.sql.database import Connection, Executed
 from autocoder.storage.sql.dialects import Dialect, placeholders
-from autocoder.storage.sql.literals import mysql_text
+from autocoder.storage.sql.literals import MYSQL_TEXT_LIMIT, mysql_statements, mysql_text
 
 COUNTERS = "autocoder_changes_seq"
 HISTORY = "autocoder_changes"
@@ -69,8 +69,9 @@ _COUNTER_ROW: dict[Dialect, str] = {
     "sqlite": f"INSERT OR IGNORE INTO {COUNTERS} (collection, value) VALUES (?, 0)",
 }
 
-#: SQLite's bump; it gives the new value (MySQL's: ``mysql_numbering``).
+#: The bump; it gives the new value (MySQL through LAST_INSERT_ID, read as the last id).
 _BUMP = f"UPDATE {COUNTERS} SET value = value + ? WHERE collection = ? RETURNING value"
+_MYSQL_BUMP = f"UPDATE {COUNTERS} SET value = LAST_INSERT_ID(value + ?) WHERE collection = ?"
 
 #: PostgreSQL bumps and inserts in one statement: one round trip with the row locked.
 _PG_RECORD = placeholders(
@@ -130,15 +131,23 @@ async def _record(conn: Connection, collection: str, changes: list[Change]) -> N
         if len(rows) != count:
             raise _no_counter(collection)
         last = max(int(row[0]) for row in rows)
-    elif dialect == "mysql":  # the bump and the rows in one round trip
-        done = await conn.execute(mysql_numbering(collection, changes, texts))
-        number_from(collection, changes, done)
-        return
     else:
-        value = await conn.fetch_val(_sql(_BUMP, dialect), (count, collection))
-        if value is None:
-            raise _no_counter(collection)
-        last = int(value)
+        if dialect == "mysql":
+            statements = mysql_numbering(collection, changes, texts)
+            if len(statements) == 2 and len(statements[1]) <= MYSQL_TEXT_LIMIT:
+                done = await conn.execute("; ".join(statements))  # one round trip
+                number_from(collection, changes, done)
+                return
+            # rows too long for one text: parameters, which the driver sends in pieces
+            done = await conn.execute(_sql(_MYSQL_BUMP, dialect), (count, collection))
+            if not done.rowcount:
+                raise _no_counter(collection)
+            last = int(done.last_id)
+        else:
+            value = await conn.fetch_val(_sql(_BUMP, dialect), (count, collection))
+            if value is None:
+                raise _no_counter(collection)
+            last = int(value)
         first = last - count + 1
         rows_in = [
             (collection, first + i, c.tenant, text)
@@ -152,26 +161,30 @@ async def _record(conn: Connection, collection: str, changes: list[Change]) -> N
         change.seq = last - count + 1 + offset
 
 
-def mysql_numbering(collection: str, changes: list[Change], texts: list[str] | None = None) -> str:
+def mysql_numbering(
+    collection: str, changes: list[Change], texts: list[str] | None = None
+) -> list[str]:
     """MySQL: the bump of ``collection``'s counter and the history rows of ``changes`` (one
-    collection's, in order; ``texts`` their events, when already made), as two statements in
-    one text with their values as literals (``sql.literals``): sent in one round trip,
-    followed by more statements when the caller has some. The bump sets LAST_INSERT_ID to the
-    last seq given, which the rows' seqs are counted back from, and which the statement's
+    collection's, in order; ``texts`` their events, when already made), as statements with
+    their values as literals (``sql.literals``), to be sent in as few round trips as their
+    length allows (``mysql_texts``), followed by more statements when the caller has some:
+    the bump, then the rows in one ``INSERT`` (several when one would be too long). The bump
+    sets LAST_INSERT_ID to the last seq given, which the rows' seqs are counted back from
+    (nothing between changes it: the history has no AUTO_INCREMENT), and which the bump's
     result tells: ``number_from`` reads it."""
     if texts is None:
         texts = [orjson.dumps(c.event_without_seq()).decode() for c in changes]
     count = len(changes)
     name = mysql_text(collection)
-    rows = ", ".join(
+    rows = [
         f"({name}, LAST_INSERT_ID() - {count - 1 - i}, {mysql_text(c.tenant)}, {mysql_text(t)})"
         for i, (c, t) in enumerate(zip(changes, texts, strict=True))
+    ]
+    bump = (
+        f"UPDATE {COUNTERS} SET value = LAST_INSERT_ID(value + {count}) WHERE collection = {name}"
     )
-    return (
-        f"UPDATE {COUNTERS} SET value = LAST_INSERT_ID(value + {count}) "
-        f"WHERE collection = {name}; "
-        f"INSERT INTO {HISTORY} (collection, seq, tenant, event) VALUES {rows}"
-    )
+    insert = f"INSERT INTO {HISTORY} (collection, seq, tenant, event) VALUES "
+    return [bump, *mysql_statements(insert, rows)]
 
 
 def number_from(collection: str, changes: list[Change], bumped: Executed) -> None:

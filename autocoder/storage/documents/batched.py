@@ -67,7 +67,7 @@ from autocoder.storage.group_commit import EVENTS, Write, commit_together, round
 from autocoder.storage.group_commit.together import OpsOn
 from autocoder.storage.sql.database import Connection, Database
 from autocoder.storage.sql.dialects import quote
-from autocoder.storage.sql.literals import mysql_int, mysql_text
+from autocoder.storage.sql.literals import mysql_int, mysql_statements, mysql_text, mysql_texts
 
 Outcome = Any  # Record | BaseException
 
@@ -295,9 +295,9 @@ async def _mysql_batch(ops: MySqlOps, batch: list[Write], outcomes: list[Outcome
     """
     statements: list[str] = []
     for members in rounds(batch):
-        if statements:  # the writes of the round before, which this round's reads must see
-            await ops.conn.execute("; ".join(statements))
-            statements = []
+        for text in mysql_texts(statements):  # the round before's writes: this one reads them
+            await ops.conn.execute(text)
+        statements = []
         todo = [i for i in members if outcomes[i] is None]
         creates = [i for i in todo if batch[i].kind == "create"]
         others = [i for i in todo if batch[i].kind != "create"]
@@ -311,8 +311,10 @@ async def _mysql_batch(ops: MySqlOps, batch: list[Write], outcomes: list[Outcome
             changes.append(change)
     if changes:
         collection = ops.table.name
-        numbering = history.mysql_numbering(collection, changes)
-        done = await ops.conn.execute("; ".join([numbering, *statements]))
+        first, *more = mysql_texts([*history.mysql_numbering(collection, changes), *statements])
+        done = await ops.conn.execute(first)  # first the bump, whose result gives the seqs
+        for text in more:  # when the batch's values are too long for one text
+            await ops.conn.execute(text)
         history.number_from(collection, changes, done)
     return outcomes
 
@@ -341,10 +343,8 @@ async def _mysql_creates(
         outcomes[i] = Record(record_id, dict(data), 1)
     t = quote(ops.table.name, "mysql")
     # a taken id fails the statement: the batch then runs write by write
-    return [
-        f"INSERT INTO {t} (tenant, id, data, version, created_at, updated_at) VALUES "
-        + ", ".join(rows)
-    ]
+    head = f"INSERT INTO {t} (tenant, id, data, version, created_at, updated_at) VALUES "
+    return mysql_statements(head, rows)
 
 
 async def _mysql_changes(
@@ -388,11 +388,11 @@ async def _mysql_changes(
         outcomes[i] = Record(write.record_id, new_data, version + 1)
     statements: list[str] = []
     if upserts:  # the rows exist and are locked: every one of them is an update
-        statements.append(
-            f"INSERT INTO {t} (tenant, id, data, version, created_at, updated_at) VALUES "
-            + ", ".join(upserts)
-            + " ON DUPLICATE KEY UPDATE data = VALUES(data), version = VALUES(version), "
-            "updated_at = VALUES(updated_at)"
+        statements += mysql_statements(
+            f"INSERT INTO {t} (tenant, id, data, version, created_at, updated_at) VALUES ",
+            upserts,
+            " ON DUPLICATE KEY UPDATE data = VALUES(data), version = VALUES(version), "
+            "updated_at = VALUES(updated_at)",
         )
     if gone:
         statements.append(f"DELETE FROM {t} WHERE {_keys_where(gone)}")
