@@ -39,7 +39,7 @@ from autocoder.storage.backend import Record
 _LEAD: Any = object()
 
 #: The most gets one statement reads.
-DEFAULT_MAX_BATCH_SIZE = 64
+MAX_GETS_TOGETHER = 64
 
 GetOne = Callable[[str, str, str], Awaitable[Record | None]]
 GetMany = Callable[[str, str, Sequence[str]], Awaitable[dict[str, Record]]]
@@ -62,7 +62,7 @@ class ReadsTogether:
         run_one: GetOne,
         run_many: GetMany,
         limit: int,
-        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        max_batch_size: int = MAX_GETS_TOGETHER,
     ) -> None:
         if limit < 1 or max_batch_size < 1:
             raise ValueError(
@@ -72,9 +72,8 @@ class ReadsTogether:
         self.run_many = run_many
         self.limit = limit
         self.max_batch_size = max_batch_size
-        #: Statements run for more than one waiting get, and the gets they answered.
+        #: Statements run for more than one waiting get.
         self.batches = 0
-        self.batched_gets = 0
         self._running = 0
         self._queue: deque[_Waiting] = deque()
 
@@ -120,17 +119,16 @@ class ReadsTogether:
         """Read ``first`` and the gets waiting for the same collection and tenant."""
         batch = [first]
         key = (first.collection, first.tenant)
-        queue = self._queue
-        for waiting in list(queue):
-            if len(batch) == self.max_batch_size:
-                break
-            if (waiting.collection, waiting.tenant) == key:
-                queue.remove(waiting)
+        left: deque[_Waiting] = deque()
+        for waiting in self._queue:
+            if len(batch) < self.max_batch_size and (waiting.collection, waiting.tenant) == key:
                 batch.append(waiting)
+            else:
+                left.append(waiting)
+        self._queue = left
         ids = list(dict.fromkeys(w.record_id for w in batch))
         if len(batch) > 1:
             self.batches += 1
-            self.batched_gets += len(batch)
         try:
             if len(ids) == 1:  # every get of the batch asked for the same record
                 one = await self.run_one(first.collection, first.tenant, ids[0])
