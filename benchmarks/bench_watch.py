@@ -70,6 +70,20 @@ def _blueprint(config: dict[str, Any]) -> str:
     return json.dumps({"system": system})  # JSON is YAML
 
 
+async def _write_for(store: Store, sent: list[float], clock: Any) -> tuple[int, float]:
+    """Create records back to back for ``SECONDS``, noting in ``sent`` when each was sent (by
+    ``clock``, the one its watchers stamp deliveries with); the writes and the seconds taken."""
+    writes = 0
+    began = time.perf_counter()
+    while time.perf_counter() - began < SECONDS:
+        sent.append(clock())
+        reply = await store.process_item({"action": "create", "data": {"n": writes}})
+        assert reply["status"] == "success", reply
+        writes += 1
+        await anyio.lowlevel.checkpoint()  # a writer lets others run, as a request would
+    return writes, time.perf_counter() - began
+
+
 async def _run_http(config: dict[str, Any], watchers: int) -> Round:
     async with System.from_text(_blueprint(config), "<bench_watch>") as system:
         store: Store = system.components["store"]  # type: ignore[assignment]
@@ -94,15 +108,7 @@ async def _run_http(config: dict[str, Any], watchers: int) -> Round:
             while b"\n" not in buffered:  # "ready": every watcher's response began
                 buffered += await lines.receive()
         sent: list[float] = []
-        writes = 0
-        began = time.perf_counter()
-        while time.perf_counter() - began < SECONDS:
-            sent.append(time.monotonic())
-            reply = await store.process_item({"action": "create", "data": {"n": writes}})
-            assert reply["status"] == "success", reply
-            writes += 1
-            await anyio.lowlevel.checkpoint()  # a writer lets others run, as a request would
-        elapsed = time.perf_counter() - began
+        writes, elapsed = await _write_for(store, sent, time.monotonic)  # the clients' clock
         delays: list[float] = []
         resumed = missing = 0
         if clients is not None:
@@ -160,17 +166,7 @@ async def _run_in_process(config: dict[str, Any], watchers: int) -> Round:
                 for _ in range(watchers):
                     watching.start_soon(watcher)
                 await anyio.sleep(0.2)
-                writes = 0
-                began = time.perf_counter()
-                while time.perf_counter() - began < SECONDS:
-                    sent.append(time.perf_counter())
-                    reply = await store.process_item({"action": "create", "data": {"n": writes}})
-                    assert reply["status"] == "success", reply
-                    writes += 1
-                    await (
-                        anyio.lowlevel.checkpoint()
-                    )  # a writer lets others run, as a request would
-                elapsed = time.perf_counter() - began
+                writes, elapsed = await _write_for(store, sent, time.perf_counter)
                 await anyio.sleep(0.5)  # the last deliveries
                 watching.cancel_scope.cancel()
             done.set()
