@@ -265,6 +265,63 @@ async def test_a_write_whose_statement_fails_in_the_database_fails_alone(
             await backend.db.execute(f"DROP FUNCTION IF EXISTS {name}() CASCADE")
 
 
+#: A trigger that stalls a write whose data has a "slow" key, for longer than the statement
+#: time bound of the test's store.
+SLOW_TRIGGER = {
+    "postgresql": [
+        "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.data ? 'slow' THEN PERFORM pg_sleep(3); END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER {name} BEFORE UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION {name}()",
+    ],
+    "mysql": [
+        f"CREATE TRIGGER {{name}}_{event} BEFORE {event} ON {{t}} FOR EACH ROW BEGIN "
+        "IF JSON_EXTRACT(NEW.data, '$.slow') IS NOT NULL THEN SET @slept = SLEEP(3); END IF; "
+        "END"
+        for event in ("INSERT", "UPDATE")
+    ],
+}
+
+
+async def test_a_batch_whose_commit_is_cut_off_answers_each_write_with_that_error(
+    make_document_store: Any,
+) -> None:
+    """The statement that commits a batch (PostgreSQL's one statement; MySQL's last text,
+    which holds COMMIT) runs past the time bound: nobody knows whether the batch committed,
+    so every write of it is answered with the timeout, as a write alone would be."""
+    store = await make_document_store(command_timeout=0.5)
+    backend = store.backend
+    dialect = backend.dialect
+    if dialect not in SLOW_TRIGGER:
+        pytest.skip(f"{dialect}: a batch whose statement fails is rolled back in its thread")
+    table = backend.table_name
+    name = f"slow_{table}"[:60]
+    for record_id in ("a", "b", "c"):
+        reply = await store.process_item({"action": "create", "id": record_id, "data": {}})
+        assert reply["status"] == "success", reply
+    for statement in SLOW_TRIGGER[dialect]:
+        await backend.db.execute(statement.format(t=quote(table, dialect), name=name))
+    try:
+        replies = await together(
+            store,
+            [
+                {"action": "update", "id": "a", "data": {"n": 1}},
+                {"action": "update", "id": "b", "data": {"slow": 1}},
+                {"action": "update", "id": "c", "data": {"n": 1}},
+            ],
+        )
+        assert [(r["status"], r.get("error_type")) for r in replies] == [("error", "timeout")] * 3
+        assert max(batch_sizes(store)) > 1, batch_sizes(store)
+        with anyio.fail_after(10):  # MySQL: the cut-off transaction ends when its sleep does
+            while True:
+                after = await store.process_item({"action": "update", "id": "c", "data": {"m": 1}})
+                if after["status"] == "success":
+                    break
+                assert after["error_type"] == "timeout", after
+    finally:
+        if dialect == "postgresql":
+            await backend.db.execute(f"DROP FUNCTION IF EXISTS {name}() CASCADE")
+
+
 async def test_a_batch_keeps_every_tenant_id_and_value_as_written(make_store: Any) -> None:
     store = await make_store()
     odd = "é€😀 ' \" \\ % ? $1 \n\t;"

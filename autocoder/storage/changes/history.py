@@ -30,7 +30,7 @@ import orjson
 
 from autocoder.errors import InternalError
 from autocoder.storage.changes.change import Change
-from autocoder.storage.sql.database import Connection, Executed
+from autocoder.storage.sql.database import Connection, Executed, Result
 from autocoder.storage.sql.dialects import Dialect, placeholders
 from autocoder.storage.sql.literals import MYSQL_TEXT_LIMIT, mysql_statements, mysql_text
 
@@ -187,7 +187,7 @@ def mysql_numbering(
     return [bump, *mysql_statements(insert, rows)]
 
 
-def number_from(collection: str, changes: list[Change], bumped: Executed) -> None:
+def number_from(collection: str, changes: list[Change], bumped: Executed | Result) -> None:
     """Give ``changes`` their seqs from the result of ``mysql_numbering``'s bump; raises when
     it found no counter row (the statements after it ran on a stale LAST_INSERT_ID: the
     transaction must not commit, and is rolled back by this error)."""

@@ -19,7 +19,12 @@ from autocoder.storage.backend import (
 from autocoder.storage.changes import history
 from autocoder.storage.changes.change import Change
 from autocoder.storage.changes.journal import Journal
-from autocoder.storage.documents.batched import pg_together, sqlite_together, write_batch
+from autocoder.storage.documents.batched import (
+    mysql_together,
+    pg_together,
+    sqlite_together,
+    write_batch,
+)
 from autocoder.storage.documents.operations import (
     DocumentOps,
     DocumentTable,
@@ -298,12 +303,11 @@ class SqlDocumentBackend(StorageBackend):
         return await self.commits.submit(write)
 
     async def _write_alone(self, write: Write) -> Change:
-        # One write, none other waiting. With group commit on, PostgreSQL and SQLite take a
-        # batch's path, a batch of one: one statement that commits by itself, or one call
-        # into SQLite's thread, where a transaction of its own takes four round trips or
-        # hops. MySQL's batch path saves nothing for one write: a transaction of its own,
-        # as without group commit (and as every write with max_batch_size 1).
-        if self.commits.max_batch_size > 1 and self.dialect != "mysql":
+        # One write, none other waiting. With group commit on it takes a batch's path, a
+        # batch of one: on PostgreSQL one statement that commits by itself, on SQLite one
+        # call into its thread, on MySQL two round trips; a transaction of its own takes four
+        # or five round trips or hops (as every write with max_batch_size 1).
+        if self.commits.max_batch_size > 1:
             await self._write_together([write])
             return write.result()
         return await super().commit_write(write)
@@ -314,12 +318,14 @@ class SqlDocumentBackend(StorageBackend):
             changes = await sqlite_together(self.db, self.table, writes)
         elif self.dialect == "postgresql":  # one statement, when the batch is of one kind
             changes = await pg_together(self.db, self.table, writes, self._ops_on)
+        else:  # one transaction in as few round trips as its rounds allow
+            changes = await mysql_together(self.db, self.table, writes)
         if changes is None:  # else, and when that rolled back: in a transaction
             changes = await commit_together(
                 self.db,
                 self._ops_on,
                 writes,
-                fast=None if self.dialect == "sqlite" else write_batch,
+                fast=write_batch if self.dialect == "postgresql" else None,
                 before_commit=history.record_changes,
             )
         self.committed(changes)

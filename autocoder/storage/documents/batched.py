@@ -15,23 +15,25 @@ go in one statement.
   unnest(…)`` (merging with ``||``), deletes one ``DELETE … USING unnest(…)``, each checking
   ``expected_version`` in the statement; a write whose row did not come back is told
   ``not_found`` or ``version_conflict`` by one look at its row, as alone.
-- MySQL / MariaDB: generated ids are reserved for the whole round at once (one update of the
-  counter row) and the creates go in one multi-row ``INSERT``. Updates, replaces and deletes
-  read their rows ``FOR UPDATE`` in one ``SELECT``, merge here, and write back in one
-  ``INSERT … ON DUPLICATE KEY UPDATE`` (the rows exist and are locked) or one ``DELETE``.
-  The last round's writes go in one round trip with the numbering of the batch's changes
-  (several statements in one text), and every value is a literal (``sql.literals``), which
-  is cheaper than aiomysql's escaping of each parameter.
+- MySQL / MariaDB: ``mysql_together`` commits a batch in one transaction whose statements
+  go several to a text (``Connection.script``): BEGIN with the first round's reads, each
+  later round's reads with the writes of the round before, and the last round's writes with
+  the numbering of the batch's changes and COMMIT, so a batch of one round takes two round
+  trips. Generated ids are reserved for a round at once (one update of the counter row) and
+  the creates go in one multi-row ``INSERT``. Updates, replaces and deletes read their rows
+  ``FOR UPDATE`` in one ``SELECT``, merge here, and write back in one ``INSERT … ON
+  DUPLICATE KEY UPDATE`` (the rows exist and are locked) or one ``DELETE``. Every value is
+  a literal (``sql.literals``), which is cheaper than aiomysql's escaping of each parameter.
 - SQLite: ``sqlite_together`` runs the whole transaction, BEGIN, every write, the numbering
   of their changes and COMMIT, as one call into the connection's thread: one hop there and
   back for the batch instead of one per statement (``commit_together`` is not needed). A
   round's creates run one by one as alone; its other writes read their rows in one
   statement and are written with one ``executemany`` (``_sqlite_batch``).
 
-Nothing here catches a database error: a statement that fails makes ``commit_together`` roll
-back and run the batch write by write, where each failing write fails alone (on SQLite the
-call rolls back in the thread and ``sqlite_together`` says so: the caller then runs the batch
-through ``commit_together`` write by write).
+A statement that fails in the database makes the batch roll back and run again write by
+write in ``commit_together``, where each failing write fails alone: ``commit_together``
+rolls back for ``write_batch``; ``pg_together``, ``mysql_together`` and ``sqlite_together``
+(whose call rolls back in the thread) return None and the caller does so.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ from autocoder.storage.documents.operations import (
 )
 from autocoder.storage.group_commit import EVENTS, Write, commit_together, rounds
 from autocoder.storage.group_commit.together import OpsOn
-from autocoder.storage.sql.database import Connection, Database
+from autocoder.storage.sql.database import Connection, Database, Result
 from autocoder.storage.sql.dialects import quote
 from autocoder.storage.sql.literals import mysql_int, mysql_statements, mysql_text, mysql_texts
 
@@ -73,11 +75,9 @@ Outcome = Any  # Record | BaseException
 
 
 async def write_batch(ops: DocumentOps, writes: Sequence[Write]) -> list[Outcome] | None:
-    """Every write's outcome, run a round at a time with multi-row statements."""
+    """PostgreSQL: every write's outcome, run a round at a time with multi-row statements."""
     outcomes = _unknown_collections(ops.table, writes)
     batch = list(writes)
-    if isinstance(ops, MySqlOps):
-        return await _mysql_batch(ops, batch, outcomes)
     for members in rounds(batch):
         todo = [i for i in members if outcomes[i] is None]
         creates = [i for i in todo if batch[i].kind == "create"]
@@ -284,119 +284,188 @@ async def _pg_deletes(
 # -- MySQL / MariaDB ---------------------------------------------------------------------------
 
 
-async def _mysql_batch(ops: MySqlOps, batch: list[Write], outcomes: list[Outcome]) -> list[Outcome]:
-    """Every write's outcome; those that succeeded as their ``Change``, numbered.
+async def mysql_together(
+    db: Database, table: DocumentTable, writes: Sequence[Write]
+) -> list[Change] | None:
+    """Commit ``writes`` in one transaction whose statements go as few texts as the batch's
+    rounds allow (``_MySqlBatch``): a batch of one round takes two round trips, BEGIN with
+    its reads, then its writes, their numbering and COMMIT. Sets every write's outcome and
+    returns the changes committed, in order.
 
-    Each round reserves its generated ids (one statement) and reads the rows it changes
-    ``FOR UPDATE`` (one more); its writes are sent before the next round reads, and the last
-    round's go in one round trip with the numbering of the batch's changes (``history.
-    mysql_numbering``): a batch of one round is BEGIN, the read or the reservation, one
-    round trip of several statements, and COMMIT. Values are literals (``sql.literals``).
+    None, having committed nothing, when a statement failed in the database (the transaction
+    is rolled back) or the connection was lost before COMMIT was sent: the caller then runs
+    the writes one by one (``commit_together``). When the text holding COMMIT was cut off
+    (the connection lost, the statement timed out), every write gets that error, as a write
+    alone whose COMMIT was cut off: nobody knows whether it committed.
     """
-    statements: list[str] = []
-    for members in rounds(batch):
-        for text in mysql_texts(statements):  # the round before's writes: this one reads them
-            await ops.conn.execute(text)
-        statements = []
-        todo = [i for i in members if outcomes[i] is None]
-        creates = [i for i in todo if batch[i].kind == "create"]
-        others = [i for i in todo if batch[i].kind != "create"]
-        statements += await _mysql_creates(ops, batch, creates, outcomes)
-        statements += await _mysql_changes(ops, batch, others, outcomes)
-    changes: list[Change] = []
-    for index, write in enumerate(batch):
-        outcome = outcomes[index]
-        if isinstance(outcome, Record):
-            outcomes[index] = change = write.change(outcome)
-            changes.append(change)
-    if changes:
-        collection = ops.table.name
-        first, *more = mysql_texts([*history.mysql_numbering(collection, changes), *statements])
-        done = await ops.conn.execute(first)  # first the bump, whose result gives the seqs
-        for text in more:  # when the batch's values are too long for one text
-            await ops.conn.execute(text)
-        history.number_from(collection, changes, done)
-    return outcomes
+    batch = list(writes)
+    outcomes = _unknown_collections(table, batch)
+    async with db.connection(reset=False) as conn:
+        run = _MySqlBatch(MySqlOps(table, conn), batch, outcomes)
+        try:
+            changes = await run.commit()
+        except (Unavailable, StoreTimeout) as exc:
+            if not run.committing:
+                return None  # the server rolls back a transaction whose connection ended
+            for write, outcome in zip(batch, outcomes, strict=True):  # its own error, if any
+                write.outcome = outcome if isinstance(outcome, BaseException) else exc
+            return []
+        except StoreError:
+            if not conn.broken:
+                await conn.execute("ROLLBACK")
+            return None
+    for write, outcome in zip(batch, outcomes, strict=True):
+        write.outcome = outcome
+    return changes
+
+
+class _MySqlBatch:
+    """The statements of one batch, a round at a time (``rounds``), sent with as few round
+    trips as the reads allow: each round's reads (the reservation of its generated ids, one
+    ``SELECT … FOR UPDATE`` of the rows it changes) go in one text with the writes of the
+    round before and, first of all, BEGIN; the last round's writes go with the numbering of
+    the batch's changes (``history.mysql_numbering``) and COMMIT. Creates are one multi-row
+    ``INSERT``; updates and replaces, merged here, one ``INSERT … ON DUPLICATE KEY UPDATE``
+    (the rows exist and are locked); deletes one ``DELETE``. Values are literals
+    (``sql.literals``). A text longer than ``MYSQL_TEXT_LIMIT`` is cut in several."""
+
+    def __init__(self, ops: MySqlOps, batch: list[Write], outcomes: list[Outcome]) -> None:
+        self.ops = ops
+        self.batch = batch
+        self.outcomes = outcomes
+        #: Statements still to send, the next text's first.
+        self.pending: list[str] = ["BEGIN"]
+        #: The text holding COMMIT was sent: from then on its fate may be unknown.
+        self.committing = False
+
+    async def commit(self) -> list[Change]:
+        """Run the batch; sets ``outcomes`` (a ``Change``, numbered, for a write that
+        succeeded) and returns the changes committed, in order."""
+        batch, outcomes = self.batch, self.outcomes
+        for members in rounds(batch):
+            todo = [i for i in members if outcomes[i] is None]
+            creates = [i for i in todo if batch[i].kind == "create"]
+            others = [i for i in todo if batch[i].kind != "create"]
+            last_id, rows = await self._read(creates, others)
+            self._creates(creates, last_id)
+            self._changes(others, rows)
+        changes: list[Change] = []
+        for index, write in enumerate(batch):
+            outcome = outcomes[index]
+            if isinstance(outcome, Record):
+                outcomes[index] = change = write.change(outcome)
+                changes.append(change)
+        bump = len(self.pending)
+        if changes:
+            self.pending += history.mysql_numbering(self.ops.table.name, changes)
+        self.pending.append("COMMIT")
+        self.committing = True
+        results = await self._send()
+        if changes:
+            history.number_from(self.ops.table.name, changes, results[bump])
+        return changes
+
+    async def _send(self, *reads: str) -> list[Result]:
+        """Send the pending statements and ``reads``; the results of ``reads``."""
+        statements = [*self.pending, *reads]
+        self.pending = []
+        results: list[Result] = []
+        for text in mysql_texts(statements):
+            results += await self.ops.conn.script(text)
+        return results[len(results) - len(reads) :] if reads else results
+
+    async def _read(
+        self, creates: list[int], others: list[int]
+    ) -> tuple[int, dict[tuple[str, str], tuple[str, int]]]:
+        """With the statements pending, reserve the generated ids of ``creates`` and read the
+        rows of ``others`` (updates, replaces, deletes) ``FOR UPDATE``: the last id reserved
+        (0 for none), and (data, version) of each row found, by (tenant, id)."""
+        batch, ops = self.batch, self.ops
+        count = sum(batch[i].record_id is None for i in creates)
+        reads: list[str] = []
+        if count:
+            reads.append(ops.sql.reserve % (mysql_int(count), mysql_text(ops.table.name)))
+        if others:
+            t = quote(ops.table.name, "mysql")
+            where = _keys_where([(batch[i].tenant, batch[i].record_id or "") for i in others])
+            reads.append(f"SELECT tenant, id, data, version FROM {t} WHERE {where} FOR UPDATE")
+        if not reads:
+            return 0, {}
+        results = await self._send(*reads)
+        last_id = 0
+        if count:
+            reserved = results[0]
+            # this table's counter row is missing: make it, and reserve again
+            last_id = int(reserved.last_id) if reserved.rowcount else await ops.reserve(count)
+        rows = results[-1].rows if others else []
+        return last_id, {(row[0], row[1]): (row[2], int(row[3])) for row in rows}
+
+    def _creates(self, members: list[int], last_id: int) -> None:
+        """Set the outcomes of ``members`` (creates) and add the statement inserting them."""
+        if not members:
+            return
+        batch = self.batch
+        generated = sum(batch[i].record_id is None for i in members)
+        numbers = iter(range(last_id - generated + 1, last_id + 1))
+        rows: list[str] = []
+        for i in members:
+            write = batch[i]
+            record_id = write.record_id or str(next(numbers))
+            data = write.data or {}
+            text = mysql_text(write.tenant), mysql_text(record_id), mysql_text(dumps(data))
+            rows.append(_row(*text, "1", "NOW(6)", "NOW(6)"))
+            self.outcomes[i] = Record(record_id, dict(data), 1)
+        t = quote(self.ops.table.name, "mysql")
+        # a taken id fails the statement: the batch then runs write by write
+        head = f"INSERT INTO {t} (tenant, id, data, version, created_at, updated_at) VALUES "
+        self.pending += mysql_statements(head, rows)
+
+    def _changes(self, members: list[int], current: dict[tuple[str, str], tuple[str, int]]) -> None:
+        """Check and merge ``members`` (updates, replaces, deletes) against their rows as
+        read, set their outcomes, and add the statements writing them."""
+        if not members:
+            return
+        batch, outcomes = self.batch, self.outcomes
+        upserts: list[str] = []
+        gone: list[tuple[str, str]] = []
+        for i in members:
+            write = batch[i]
+            assert write.record_id is not None
+            found = current.get((write.tenant, write.record_id))
+            action = write.kind
+            if found is None:
+                outcomes[i] = NotFound(action, write.record_id)
+                continue
+            text, version = found
+            expected = write.expected_version
+            if expected is not None and version != expected:
+                outcomes[i] = version_conflict(write.record_id, version, expected)
+                continue
+            if action == "delete":
+                gone.append((write.tenant, write.record_id))
+                outcomes[i] = Record(write.record_id, orjson.loads(text), version)
+                continue
+            data = write.data or {}
+            new_data = {**orjson.loads(text), **data} if action == "update" else dict(data)
+            key = mysql_text(write.tenant), mysql_text(write.record_id)
+            upserts.append(
+                _row(*key, mysql_text(dumps(new_data)), mysql_int(version + 1), "NOW(6)", "NOW(6)")
+            )
+            outcomes[i] = Record(write.record_id, new_data, version + 1)
+        t = quote(self.ops.table.name, "mysql")
+        if upserts:  # the rows exist and are locked: every one of them is an update
+            self.pending += mysql_statements(
+                f"INSERT INTO {t} (tenant, id, data, version, created_at, updated_at) VALUES ",
+                upserts,
+                " ON DUPLICATE KEY UPDATE data = VALUES(data), version = VALUES(version), "
+                "updated_at = VALUES(updated_at)",
+            )
+        if gone:
+            self.pending.append(f"DELETE FROM {t} WHERE {_keys_where(gone)}")
 
 
 def _row(*values: str) -> str:
     return "(" + ", ".join(values) + ")"
-
-
-async def _mysql_creates(
-    ops: MySqlOps, batch: list[Write], members: list[int], outcomes: list[Outcome]
-) -> list[str]:
-    """Reserve the generated ids of ``members`` (creates) and set their outcomes; the
-    statement that inserts them, still to be sent."""
-    if not members:
-        return []
-    generated = sum(batch[i].record_id is None for i in members)
-    last = await ops.reserve(generated) if generated else 0
-    numbers = iter(range(last - generated + 1, last + 1))
-    rows: list[str] = []
-    for i in members:
-        write = batch[i]
-        record_id = write.record_id or str(next(numbers))
-        data = write.data or {}
-        text = mysql_text(write.tenant), mysql_text(record_id), mysql_text(dumps(data))
-        rows.append(_row(*text, "1", "NOW(6)", "NOW(6)"))
-        outcomes[i] = Record(record_id, dict(data), 1)
-    t = quote(ops.table.name, "mysql")
-    # a taken id fails the statement: the batch then runs write by write
-    head = f"INSERT INTO {t} (tenant, id, data, version, created_at, updated_at) VALUES "
-    return mysql_statements(head, rows)
-
-
-async def _mysql_changes(
-    ops: MySqlOps, batch: list[Write], members: list[int], outcomes: list[Outcome]
-) -> list[str]:
-    """Read the rows of ``members`` (updates, replaces, deletes) ``FOR UPDATE`` in one
-    statement and set their outcomes; the statements that write them, still to be sent."""
-    if not members:
-        return []
-    t = quote(ops.table.name, "mysql")
-    where = _keys_where([(batch[i].tenant, batch[i].record_id or "") for i in members])
-    rows = await ops.conn.fetch(
-        f"SELECT tenant, id, data, version FROM {t} WHERE {where} FOR UPDATE"
-    )
-    current = {(row[0], row[1]): (row[2], int(row[3])) for row in rows}
-    upserts: list[str] = []
-    gone: list[tuple[str, str]] = []
-    for i in members:
-        write = batch[i]
-        assert write.record_id is not None
-        found = current.get((write.tenant, write.record_id))
-        action = write.kind
-        if found is None:
-            outcomes[i] = NotFound(action, write.record_id)
-            continue
-        text, version = found
-        expected = write.expected_version
-        if expected is not None and version != expected:
-            outcomes[i] = version_conflict(write.record_id, version, expected)
-            continue
-        if action == "delete":
-            gone.append((write.tenant, write.record_id))
-            outcomes[i] = Record(write.record_id, orjson.loads(text), version)
-            continue
-        data = write.data or {}
-        new_data = {**orjson.loads(text), **data} if action == "update" else dict(data)
-        key = mysql_text(write.tenant), mysql_text(write.record_id)
-        upserts.append(
-            _row(*key, mysql_text(dumps(new_data)), mysql_int(version + 1), "NOW(6)", "NOW(6)")
-        )
-        outcomes[i] = Record(write.record_id, new_data, version + 1)
-    statements: list[str] = []
-    if upserts:  # the rows exist and are locked: every one of them is an update
-        statements += mysql_statements(
-            f"INSERT INTO {t} (tenant, id, data, version, created_at, updated_at) VALUES ",
-            upserts,
-            " ON DUPLICATE KEY UPDATE data = VALUES(data), version = VALUES(version), "
-            "updated_at = VALUES(updated_at)",
-        )
-    if gone:
-        statements.append(f"DELETE FROM {t} WHERE {_keys_where(gone)}")
-    return statements
 
 
 def _keys_where(keys: list[tuple[str, str]]) -> str:

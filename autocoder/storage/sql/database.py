@@ -69,7 +69,9 @@ from autocoder.storage.sql.drivers import (
     DRIVERS,
     Driver,
     Executed,
+    MySqlDriver,
     PoolSettings,
+    Result,
     SqliteDriver,
     Target,
 )
@@ -81,7 +83,7 @@ from autocoder.storage.sql.watchdog import Watchdog
 T = TypeVar("T")
 log = structlog.get_logger("autocoder")
 
-__all__ = ["Connection", "Database", "Executed", "PoolStats", "open_database"]
+__all__ = ["Connection", "Database", "Executed", "PoolStats", "Result", "open_database"]
 
 #: The background probe's first wait after an outage and its longest (seconds).
 PROBE_FIRST = 0.1
@@ -159,6 +161,14 @@ class Connection:
     ) -> None:
         """Insert ``records`` by the driver's fastest bulk path (PostgreSQL: binary COPY)."""
         await self._run(self._driver.copy_records(self.raw, table, columns, records), "COPY")
+
+    async def script(self, text: str) -> list[Result]:
+        """MySQL only: the result of every statement of ``text``, sent as one (one round
+        trip); the first that fails raises, and none after it ran."""
+        driver = self._driver
+        if not isinstance(driver, MySqlDriver):
+            raise TypeError(f"script() needs MySQL, not {self.dialect}")
+        return await self._run(driver.script(self.raw, text), "SQL")
 
     async def in_thread(self, function: Callable[..., T], *args: Any) -> T:
         """SQLite only: ``function(sqlite3_connection, *args)`` in the connection's thread, as

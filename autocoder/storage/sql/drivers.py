@@ -46,6 +46,15 @@ class Executed(NamedTuple):
     last_id: Any
 
 
+class Result(NamedTuple):
+    """One statement's result among several sent as one text (``MySqlDriver.script``): its
+    rows (none for a statement that returns none), rows affected, and the id it generated."""
+
+    rows: list[Any]
+    rowcount: int
+    last_id: Any
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a database URL points, parsed once (the password kept apart, for masking)."""
@@ -321,6 +330,19 @@ class MySqlDriver:
     async def execute_many(self, raw: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         async with raw.cursor() as cursor:
             await cursor.executemany(sql, rows)
+
+    async def script(self, raw: Any, text: str) -> list[Result]:
+        """The result of every statement of ``text`` (several, without parameters), sent in
+        one round trip, in order. The server stops at the first statement that fails, whose
+        error is raised: none after it ran."""
+        results: list[Result] = []
+        async with raw.cursor() as cursor:
+            await cursor.execute(text)
+            while True:
+                rows = list(await cursor.fetchall()) if cursor.description else []
+                results.append(Result(rows, int(cursor.rowcount), cursor.lastrowid))
+                if not await cursor.nextset():
+                    return results
 
     async def copy_records(
         self, raw: Any, table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]
