@@ -4,7 +4,8 @@
 the ``Driver`` of its dialect, whose methods are the few things that differ:
 
 - pool: ``asyncpg.create_pool`` / ``aiomysql.create_pool`` (autocommit, utf8mb4) / one
-  ``sqlite3`` connection in a thread of its own (WAL, ``synchronous=NORMAL``, a busy timeout);
+  ``sqlite3`` connection in a thread of its own (WAL, ``synchronous=NORMAL``, a busy timeout),
+  and for a file a second one checkpointing its WAL in another thread (``Checkpoints``);
 - placeholders: ``$1`` / ``%s`` / ``?``;
 - the statement time bound: asyncpg's ``command_timeout`` (``bounds_statements``) / none in
   the driver: the execution layer's watchdog, then ``interrupt()`` (MySQL: close the
@@ -31,6 +32,7 @@ import aiomysql
 import asyncpg
 
 from autocoder.storage.sql.dialects import Dialect, quote
+from autocoder.storage.sql.sqlite_checkpoints import Checkpoints
 from autocoder.storage.sql.sqlite_thread import SqliteThread, execute, execute_many, fetch_all
 
 T = TypeVar("T")
@@ -365,6 +367,11 @@ class MySqlDriver:
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 
 
+def _in_memory(path: str) -> bool:
+    """Whether ``path`` names an in-memory database (which has no write-ahead log)."""
+    return path in ("", ":memory:") or path.startswith("file::memory:") or "mode=memory" in path
+
+
 class SqliteDriver:
     """sqlite3 in a thread of our own (``SqliteThread``): one long-lived connection.
 
@@ -379,6 +386,7 @@ class SqliteDriver:
         self._path = target.database
         self._settings = settings
         self._thread: SqliteThread | None = None
+        self._checkpoints: Checkpoints | None = None
 
     async def open(self) -> None:
         busy_ms = int(self._settings.connect_timeout * 1000)
@@ -404,8 +412,14 @@ class SqliteDriver:
         thread = SqliteThread(self._path)
         await thread.open(setup)
         self._thread = thread
+        if not _in_memory(self._path):  # commits no longer pay for the WAL's checkpoints
+            self._checkpoints = Checkpoints(self._path)
+            self._checkpoints.start()
 
     async def close(self, timeout: float) -> None:
+        checkpoints, self._checkpoints = self._checkpoints, None
+        if checkpoints is not None:
+            await asyncio.to_thread(checkpoints.stop)
         thread, self._thread = self._thread, None
         if thread is not None:
             async with asyncio.timeout(timeout):
