@@ -7,7 +7,7 @@ caller, so a batch can stop at the first one and report its index.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -29,6 +29,15 @@ def json_copy(data: dict[str, Any], what: str = "data") -> dict[str, Any]:
     except (orjson.JSONEncodeError, TypeError) as exc:
         raise ValidationFailed(f"{what} is not JSON: {exc}") from None
     return copied
+
+
+#: The write each single-write message asks for (by its exact type: the messages are final).
+_WRITE_KINDS: dict[type[m.Action], WriteKind] = {
+    m.Create: "create",
+    m.Update: "update",
+    m.Replace: "replace",
+    m.Delete: "delete",
+}
 
 
 def _record_reply(record: Record) -> Reply:
@@ -58,6 +67,15 @@ class Actions:
         )
 
     async def execute(self, message: m.Action) -> tuple[Reply, list[Change]]:
+        write = self._write_of(message)
+        if write is not None:  # through the backend's group commit, when it has one
+            change = await self.backend.commit_write(write)
+            if write.kind == "delete":
+                return {"status": "success"}, [change]
+            reply = _record_reply(change.record)
+            if write.kind == "create":
+                reply["id"] = change.record.id
+            return reply, [change]
         if isinstance(message, m.Describe):
             return {
                 "status": "success",
@@ -76,39 +94,27 @@ class Actions:
             query = self._list_query(message)
             records, seq = await self.backend.list_page(collection, message.tenant, query)
             return self._list_reply(message, records, seq), []
-        write = self._write_of(message)
-        if write is not None:  # through the backend's group commit, when it has one
-            change = await self.backend.commit_write(write)
-            record = change.record
-            if isinstance(message, m.Delete):
-                return {"status": "success"}, [change]
-            reply = _record_reply(record)
-            if isinstance(message, m.Create):
-                reply["id"] = record.id
-            return reply, [change]
         async with self.backend.transaction() as ops:
             reply = await self._single(ops, message)
         return reply, ops.changes
 
     def _write_of(self, message: m.Action) -> Write | None:
         """A create, update, replace or delete message as the write it asks for (checked)."""
-        if isinstance(message, m.Create):
-            collection = self.collection_name(message)
-            record_id, data = self._create_data(message)
+        kind = _WRITE_KINDS.get(type(message))
+        if kind is None:
+            return None
+        collection = self.collection_name(message)
+        if kind == "create":
+            record_id, data = self._create_data(cast(m.Create, message))
             return Write("create", collection, message.tenant, record_id, data)
-        if isinstance(message, m.Update | m.Replace):
-            collection = self.collection_name(message)
-            data = self._write_data(message.id, message.data)
-            kind: WriteKind = "update" if isinstance(message, m.Update) else "replace"
+        if kind == "delete":
+            delete = cast(m.Delete, message)
             return Write(
-                kind, collection, message.tenant, message.id, data, message.expected_version
+                "delete", collection, delete.tenant, delete.id, None, delete.expected_version
             )
-        if isinstance(message, m.Delete):
-            collection = self.collection_name(message)
-            return Write(
-                "delete", collection, message.tenant, message.id, None, message.expected_version
-            )
-        return None
+        change = cast("m.Update | m.Replace", message)
+        data = self._write_data(change.id, change.data)
+        return Write(kind, collection, change.tenant, change.id, data, change.expected_version)
 
     async def _single(self, ops: Journal, message: m.Action) -> Reply:
         """One operation inside a transaction; its change is noted by ``ops``."""

@@ -32,8 +32,10 @@ def _id_as_text(value: Any) -> Any:
     return value
 
 
+#: The length check comes before the conversion in the annotation so that pydantic-core makes
+#: it (after the conversion, as it reads), not a Python validator of pydantic's per message.
 RecordId = Annotated[
-    str, BeforeValidator(_id_as_text), Field(min_length=1, max_length=255, strict=True)
+    str, Field(min_length=1, max_length=255, strict=True), BeforeValidator(_id_as_text)
 ]
 Version = Annotated[StrictInt, Field(ge=0)]
 FieldName = Annotated[str, Field(pattern=IDENTIFIER)]

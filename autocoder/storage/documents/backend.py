@@ -109,6 +109,7 @@ class SqlDocumentBackend(StorageBackend):
         self._sql = DocumentSql(self.dialect, self.table_name)
         self.statements = self._sql.statements()
         self.table = DocumentTable(self.table_name, self.dialect, self.statements)
+        self._collections = [CollectionInfo(self.table_name)]  # the one, asked on every write
         self._ops_class = _OPS[self.dialect]
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -232,7 +233,7 @@ class SqlDocumentBackend(StorageBackend):
     # -- facts -----------------------------------------------------------------------------
 
     def collections(self) -> list[CollectionInfo]:
-        return [CollectionInfo(self.table_name)]
+        return self._collections
 
     @property
     def connected(self) -> bool:
