@@ -75,6 +75,10 @@ def _matches(event: Event, tenant: str, where: dict[str, Any]) -> bool:
     return matches(Record(str(event.get("id")), data, int(event.get("version", 0))), where)
 
 
+def _no_encoding(event: Event) -> bytes:
+    raise AssertionError("a watcher is pushed to only with an encoding")
+
+
 def gone(collection: str, since: int, oldest: int | None) -> ChangesGone:
     """The error of a watch whose next change is no longer kept."""
     kept = f"from seq {oldest}" if oldest is not None else "none"
@@ -94,6 +98,7 @@ class Feed:
         "pending",
         "polled",
         "position",
+        "pushed",
         "recent",
         "rounds",
         "taken",
@@ -126,6 +131,8 @@ class Feed:
         self.tick = TICK
         self.woke = self.polled
         self.watchers: set[Subscription] = set()
+        #: The watchers this feed's task hands each round to itself (``Subscription.pushed``).
+        self.pushed: dict[Subscription, None] = {}
 
     def wake(self, now: float) -> None:
         """Wake every watcher (a round with events, or a tick with none)."""
@@ -199,6 +206,8 @@ class ChangeFeeds:
             feeds, self._feeds = self._feeds, {}
             for feed in feeds.values():
                 feed.arrived.set()  # watchers see the feed gone: the store stopped
+                for subscription in list(feed.pushed):
+                    subscription.unpush()
 
     def _idle_timeout(self) -> float:
         """Seconds the loop may wait for a commit: until the next poll or tick is due."""
@@ -213,6 +222,8 @@ class ChangeFeeds:
         for feed in self._feeds.values():
             if now - feed.woke >= feed.tick:
                 feed.wake(now)
+                if feed.pushed:
+                    self._push(feed)
 
     def _committed(self, changes: list[Change]) -> None:
         for change in changes:
@@ -256,6 +267,24 @@ class ChangeFeeds:
             feed.rounds = {}
             feed.taken = {}
             feed.wake(time.monotonic())
+            if feed.pushed:
+                self._push(feed)
+
+    @staticmethod
+    def _push(feed: Feed) -> None:
+        """Hand this round (or tick) to every pushed watcher of ``feed``, here, in this task:
+        one call of its sink each, where waking its own task would cost a task switch and the
+        layers of its loop. A sink that cannot take it now (its send would wait) or wants its
+        task back returns False; that watcher leaves push mode and its task carries on from
+        its cursor (``Subscription.next_encoded``), so the feed never waits for it."""
+        for subscription in list(feed.pushed):
+            try:
+                taken = subscription.push_round()
+            except Exception as exc:  # raised in that watcher's own task, not in this one
+                subscription.fail(exc)
+            else:
+                if not taken:
+                    subscription.unpush()
 
     @staticmethod
     def _append(feed: Feed, event: Event) -> None:
@@ -379,6 +408,11 @@ class Subscription:
         self._closed = False
         #: The filters as a key: watchers with the same ones share a round's encoded events.
         self._filters = repr(sorted(where.items()))
+        #: In push mode (``pushed``): what takes each round's text, and how events are encoded.
+        self._sink: Callable[[bytes], bool] | None = None
+        self._encoding: Callable[[Event], bytes] = _no_encoding
+        self._unpushed: anyio.Event | None = None
+        self._failed: Exception | None = None
 
     def __aiter__(self) -> Subscription:
         return self
@@ -456,6 +490,77 @@ class Subscription:
             await feed.arrived.wait()
             woken = True
 
+    def can_push(self) -> bool:
+        """Whether the watch stands at the feed's position with nothing else to hand out
+        (no replay, nothing ready): what ``pushed`` needs."""
+        feed = self._feed
+        return (
+            not self._closed
+            and not self._ready
+            and self.feeds.feed(self.collection) is feed
+            and self._replay_to <= self.after == feed.position
+        )
+
+    async def pushed(
+        self, sink: Callable[[bytes], bool], encoding: Callable[[Event], bytes]
+    ) -> None:
+        """Have the feed's own task hand each round to ``sink`` while this watch is open: the
+        round's events for this watcher encoded and joined (as ``next_encoded`` returns
+        them, shared by the watchers of one cursor, tenant and filters), ``b""`` for a round
+        with none of them or a tick. ``sink`` must not block: it returns True when it took
+        the text, False to leave push mode. Returns once out of push mode (``sink`` said
+        so, a round would make this watcher lag, the watch closed or the store stopped); the
+        caller then goes on with ``next_encoded``. Call it only when ``can_push()``."""
+        feed = self._feed
+        self._sink, self._encoding = sink, encoding
+        unpushed = self._unpushed = anyio.Event()
+        feed.pushed[self] = None
+        try:
+            await unpushed.wait()
+        finally:
+            self.unpush()
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            raise failed
+
+    def fail(self, error: Exception) -> None:
+        """Leave push mode and end the watch with ``error``: what went wrong handing it a
+        round, raised by ``pushed`` in the watcher's own task."""
+        self._failed = error
+        self.close()
+
+    def push_round(self) -> bool:
+        """This watcher's part of the feed's round, given to its sink (see ``pushed``); False
+        when it must leave push mode."""
+        feed, sink = self._feed, self._sink
+        if sink is None or self._closed:
+            return False
+        if self.after < feed.position:
+            recent = feed.recent
+            if not recent or self.after + 1 < recent[0]["seq"]:
+                return False  # lagged: its task says so (``_take``)
+            key = (self.after, self.tenant, self._filters)
+            shared = feed.rounds.get(key)
+            if shared is None:
+                self._take(feed)
+                events, self._ready = self._ready, deque()
+                encoding = self._encoding
+                text = b"".join(self.encode(event, encoding) for event in events)
+                shared = feed.rounds[key] = (text, len(events))
+            else:
+                self.after = feed.position
+                self.feeds.count(shared[1])
+            return sink(shared[0])
+        return sink(b"")
+
+    def unpush(self) -> None:
+        """Leave push mode (safe to call when not in it); ``pushed`` returns."""
+        self._sink = None
+        self._feed.pushed.pop(self, None)
+        if self._unpushed is not None:
+            self._unpushed.set()
+            self._unpushed = None
+
     def encode(self, event: Event, encoding: Callable[[Event], bytes]) -> bytes:
         """``encoding(event)``, made once per event of the shared buffer for every watcher of
         the collection (one wire format per feed: every caller passes the same
@@ -510,6 +615,7 @@ class Subscription:
     def close(self) -> None:
         """End the watch (safe to call twice)."""
         self._closed = True
+        self.unpush()
         self.feeds.forget(self)
 
     async def aclose(self) -> None:
