@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import re
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import httpx
 import pytest
 
@@ -303,3 +306,40 @@ async def test_openapi_describes_the_watch(serve: Serve) -> None:
     assert {"watch", "since", "Last-Event-ID"} <= names
     assert "text/event-stream" in operation["responses"]["200"]["content"]
     assert "410" in operation["responses"]
+
+
+async def test_a_watcher_that_stops_reading_holds_up_no_other_and_later_gets_every_change(
+    serve: Serve,
+) -> None:
+    # A client that reads nothing fills its socket: the feed's task cannot write that
+    # watcher's rounds at once, so it leaves them to the watcher's own task, which waits on the
+    # socket while the other watcher gets every change; once read, nothing is missing.
+    count, payload = 300, "x" * 16000
+    async with serve(blueprint()) as r:
+        host, port = "127.0.0.1", int(r.url_of("api").rsplit(":", 1)[1])
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.settimeout(10)
+        stalled.connect((host, port))
+        with stalled:
+            stalled.sendall(f"GET /tasks?watch=true HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            head = await anyio.to_thread.run_sync(stalled.recv, 65536)
+            assert head.startswith(b"HTTP/1.1 200")
+            async with r.client.stream("GET", "/tasks", params={"watch": "true"}) as response:
+                stream = events(response)
+                assert (await anext(stream)).retry == 1000
+                for n in range(count):
+                    await create(r, {"n": n, "payload": payload})
+                seen = await changes(stream, count)
+            assert [e.id for e in seen] == [str(n) for n in range(1, count + 1)]
+
+            def read_to_the_last() -> bytes:
+                stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+                data = head
+                while f"id: {count}\n".encode() not in data:
+                    data += stalled.recv(1 << 20)
+                return data
+
+            data = await anyio.to_thread.run_sync(read_to_the_last)
+    ids = re.findall(rb"^id: (\d+)$", data, flags=re.MULTILINE)
+    assert [int(i) for i in ids] == list(range(1, count + 1))
