@@ -9,7 +9,8 @@ event per committed change of the collection in the request's tenant, in seq ord
     data: {"event":"updated","collection":"tasks",...,"seq":42}
 
 (the events of one round of the feed are written at once, encoded and joined once for every
-watcher with the same tenant and filters), and a comment line ``: keep-alive`` whenever
+watcher with the same tenant and filters; while a watcher is caught up, the feed's own task
+writes its rounds, see ``EventStream``), and a comment line ``: keep-alive`` whenever
 nothing was sent for ``heartbeat_seconds``. Every check (a ``since`` too old: 410 ``gone``;
 past the latest seq, or a bad parameter: 422) is made before the response head. A watcher that
 fell a whole buffer behind is disconnected: the stream ends (after the comment ``: lagged``),

@@ -23,6 +23,12 @@ nothing: the rest is replayed from the history. A watcher starting after an olde
 replayed from the history first; one whose seq is older than the kept history gets
 ``ChangesGone``.
 
+A watcher standing at the feed's position may instead be pushed to (``Subscription.pushed``,
+what the HTTP watchers do): the feed's own task then hands it each round by calling its sink,
+so a round costs no task switch per watcher. A sink never blocks: one that cannot take a round
+at once (its socket is full) leaves push mode, and the watcher's own task finishes the write
+and carries on from its cursor, as above.
+
 A feed also wakes its watchers with nothing new at least every ``tick`` seconds (the shortest
 any of them asked for, ``Subscription.wake_every``): one timer per feed lets every HTTP watcher
 send its heartbeats and see its endpoint stopping, where a timer per watcher would be armed
