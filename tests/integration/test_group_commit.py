@@ -270,12 +270,12 @@ async def test_a_write_whose_statement_fails_in_the_database_fails_alone(
 SLOW_TRIGGER = {
     "postgresql": [
         "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "IF NEW.data ? 'slow' THEN PERFORM pg_sleep(3); END IF; RETURN NEW; END $$",
+        "IF NEW.data ? 'slow' THEN PERFORM pg_sleep(1.2); END IF; RETURN NEW; END $$",
         "CREATE TRIGGER {name} BEFORE UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION {name}()",
     ],
     "mysql": [
         f"CREATE TRIGGER {{name}}_{event} BEFORE {event} ON {{t}} FOR EACH ROW BEGIN "
-        "IF JSON_EXTRACT(NEW.data, '$.slow') IS NOT NULL THEN SET @slept = SLEEP(3); END IF; "
+        "IF JSON_EXTRACT(NEW.data, '$.slow') IS NOT NULL THEN SET @slept = SLEEP(1.2); END IF; "
         "END"
         for event in ("INSERT", "UPDATE")
     ],
@@ -288,7 +288,7 @@ async def test_a_batch_whose_commit_is_cut_off_answers_each_write_with_that_erro
     """The statement that commits a batch (PostgreSQL's one statement; MySQL's last text,
     which holds COMMIT) runs past the time bound: nobody knows whether the batch committed,
     so every write of it is answered with the timeout, as a write alone would be."""
-    store = await make_document_store(command_timeout=0.5)
+    store = await make_document_store(command_timeout=0.4)
     backend = store.backend
     dialect = backend.dialect
     if dialect not in SLOW_TRIGGER:
