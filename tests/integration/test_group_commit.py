@@ -220,6 +220,13 @@ BOOM_TRIGGER = {
 }
 
 
+async def install(backend: Any, trigger: dict[str, list[str]], name: str) -> None:
+    """Create ``trigger`` (its statements for the backend's dialect) on the store's table."""
+    dialect = backend.dialect
+    for statement in trigger[dialect]:
+        await backend.db.execute(statement.format(t=quote(backend.table_name, dialect), name=name))
+
+
 async def test_a_write_whose_statement_fails_in_the_database_fails_alone(
     make_document_store: Any,
 ) -> None:
@@ -228,8 +235,7 @@ async def test_a_write_whose_statement_fails_in_the_database_fails_alone(
     table = backend.table_name
     dialect = backend.dialect
     name = f"boom_{table}"[:60]
-    for statement in BOOM_TRIGGER[dialect]:
-        await backend.db.execute(statement.format(t=quote(table, dialect), name=name))
+    await install(backend, BOOM_TRIGGER, name)
     try:
         for record_id in ("a", "b", "c"):
             reply = await store.process_item({"action": "create", "id": record_id, "data": {}})
@@ -298,8 +304,7 @@ async def test_a_batch_whose_commit_is_cut_off_answers_each_write_with_that_erro
     for record_id in ("a", "b", "c"):
         reply = await store.process_item({"action": "create", "id": record_id, "data": {}})
         assert reply["status"] == "success", reply
-    for statement in SLOW_TRIGGER[dialect]:
-        await backend.db.execute(statement.format(t=quote(table, dialect), name=name))
+    await install(backend, SLOW_TRIGGER, name)
     try:
         replies = await together(
             store,
@@ -392,8 +397,7 @@ async def test_a_batch_of_updates_only_answers_each_as_alone(make_document_store
         ("replaced", "c", 2, {"id": "c", "m": 2}),
         ("updated", "e", 2, {"id": "e", "n": 0}),
     ]
-    for statement in BOOM_TRIGGER[dialect]:  # now one of them fails in the database
-        await backend.db.execute(statement.format(t=quote(table, dialect), name=name))
+    await install(backend, BOOM_TRIGGER, name)  # now one of them fails in the database
     try:
         replies = await together(
             store,
