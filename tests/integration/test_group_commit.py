@@ -18,8 +18,9 @@ import pytest
 
 from autocoder.components.store import Store
 from autocoder.observability.metrics import SystemMetrics
+from autocoder.storage.sql.database import Database
 from autocoder.storage.sql.dialects import quote
-from tests.conformance.backends import MakeConfig, backend_params
+from tests.conformance.backends import MYSQL_URL, MakeConfig, backend_params
 
 pytestmark = pytest.mark.anyio
 
@@ -436,6 +437,45 @@ async def test_generated_ids_a_client_chose_before_are_skipped_in_a_batch(
     events = await store.backend.changes_after(collection, 0, 10**9, 1000)
     assert [e["seq"] for e in events] == list(range(1, 15))  # gap-free
     assert {e["id"] for e in events[6:]} == set(ids)
+
+
+async def test_a_batch_whose_lock_wait_times_out_leaves_no_transaction_open(
+    make_document_store: Any,
+) -> None:
+    """MySQL: a lock wait past ``innodb_lock_wait_timeout`` fails the statement but leaves its
+    transaction open, holding what it locked (here the id counter row its reservation took).
+    None of the batch commits, and its writes run again one by one: the update whose record
+    another transaction holds times out, as it would alone, and the create commits with
+    the next id, no id skipped."""
+    holder = Database(MYSQL_URL, max_size=1)
+    await holder.connect()
+    try:
+        await holder.execute("SET GLOBAL innodb_lock_wait_timeout = 1")  # the store's, below
+        store = await make_document_store()
+        backend = store.backend
+        if backend.dialect != "mysql":
+            pytest.skip("a lock wait timeout that leaves the transaction open is MySQL's")
+        reply = await store.process_item({"action": "create", "data": {"n": 0}})
+        assert (reply["status"], reply["id"]) == ("success", "1"), reply
+        async with holder.transaction() as conn:
+            await conn.execute("SET SESSION innodb_lock_wait_timeout = 50")
+            t = quote(backend.table_name, "mysql")
+            await conn.fetch(f"SELECT data FROM {t} WHERE tenant = '' AND id = '1' FOR UPDATE")
+            replies = await together(
+                store,
+                [
+                    {"action": "update", "id": "1", "data": {"n": 1}},  # waits, times out
+                    {"action": "create", "data": {"n": 2}},
+                ],
+            )
+    finally:
+        await holder.execute("SET GLOBAL innodb_lock_wait_timeout = 50")
+        await holder.disconnect()
+    assert max(batch_sizes(store)) > 1, batch_sizes(store)
+    assert (replies[0]["status"], replies[0].get("error_type")) == ("error", "timeout"), replies
+    assert (replies[1]["status"], replies[1].get("id")) == ("success", "2"), replies
+    after = await store.process_item({"action": "create", "data": {"n": 3}})
+    assert (after["status"], after["id"]) == ("success", "3"), after
 
 
 async def test_a_batch_of_creates_makes_its_id_counter_row_again_when_it_is_gone(

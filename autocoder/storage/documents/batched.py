@@ -292,11 +292,13 @@ async def mysql_together(
     its reads, then its writes, their numbering and COMMIT. Sets every write's outcome and
     returns the changes committed, in order.
 
-    None, having committed nothing, when a statement failed in the database (the transaction
-    is rolled back) or the connection was lost before COMMIT was sent: the caller then runs
-    the writes one by one (``commit_together``). When the text holding COMMIT was cut off
-    (the connection lost, the statement timed out), every write gets that error, as a write
-    alone whose COMMIT was cut off: nobody knows whether it committed.
+    None, having committed nothing, when the database answered a statement with an error (a
+    constraint, a deadlock, a lock wait past its limit: the server stops the text there, and
+    the transaction is rolled back here) or the connection was cut before COMMIT was sent
+    (the server rolls back a transaction whose connection ended): the caller then runs the
+    writes one by one (``commit_together``). When the text holding COMMIT was cut off (the
+    connection lost, the statement past its time bound), every write gets that error, as a
+    write alone whose COMMIT was cut off: nobody knows whether it committed.
     """
     batch = list(writes)
     outcomes = _unknown_collections(table, batch)
@@ -304,19 +306,28 @@ async def mysql_together(
         run = _MySqlBatch(MySqlOps(table, conn), batch, outcomes)
         try:
             changes = await run.commit()
-        except (Unavailable, StoreTimeout) as exc:
+        except StoreError as exc:
+            if not conn.broken:  # answered: nothing of the batch committed
+                await _roll_back(conn)
+                return None
             if not run.committing:
-                return None  # the server rolls back a transaction whose connection ended
+                return None
             for write, outcome in zip(batch, outcomes, strict=True):  # its own error, if any
                 write.outcome = outcome if isinstance(outcome, BaseException) else exc
             return []
-        except StoreError:
-            if not conn.broken:
-                await conn.execute("ROLLBACK")
-            return None
     for write, outcome in zip(batch, outcomes, strict=True):
         write.outcome = outcome
     return changes
+
+
+async def _roll_back(conn: Connection) -> None:
+    """End the transaction a failed text left open (a lock wait timeout leaves it so, with
+    its locks), so the connection goes back to the pool usable: aiomysql's pool closes one
+    given back inside a transaction. One that cannot roll back is not reused."""
+    try:
+        await conn.execute("ROLLBACK")
+    except StoreError:
+        conn.broken = True
 
 
 class _MySqlBatch:
