@@ -46,6 +46,7 @@ from autocoder.storage.group_commit import (
     DEFAULT_MAX_BATCH_SIZE,
     GroupCommit,
     Write,
+    batches_at_once,
     commit_together,
     writers,
 )
@@ -92,10 +93,12 @@ class SqlDocumentBackend(StorageBackend):
             command_timeout=command_timeout,
         )
         self.dialect = self.db.dialect
+        batches = batches_at_once(self.dialect, self.db.max_size)
         self.commits = GroupCommit(
             run_one=self._write_alone,
             run_batch=self._write_together,
             max_batch_size=max_batch_size,
+            batches=batches,
         )
         #: Gets that would wait for a connection share a statement; SQLite's one
         #: connection takes one read at a time, and the others wait for the next batch.
@@ -104,7 +107,7 @@ class SqlDocumentBackend(StorageBackend):
         )
         #: How many operations the Store may run at once: one per pooled connection, and
         #: the writes group commit gathers.
-        self.concurrency = writers(pool_max_size, max_batch_size)
+        self.concurrency = writers(self.db.max_size, max_batch_size, batches)
         self.mariadb = False
         self._sql = DocumentSql(self.dialect, self.table_name)
         self.statements = self._sql.statements()

@@ -5,7 +5,12 @@ how a batch is cut in rounds; ``together`` runs a batch in one transaction, each
 alone.
 """
 
-from autocoder.storage.group_commit.queue import DEFAULT_MAX_BATCH_SIZE, GroupCommit, writers
+from autocoder.storage.group_commit.queue import (
+    DEFAULT_MAX_BATCH_SIZE,
+    GroupCommit,
+    batches_at_once,
+    writers,
+)
 from autocoder.storage.group_commit.together import commit_together
 from autocoder.storage.group_commit.write import EVENTS, Write, WriteKind, rounds
 
@@ -15,6 +20,7 @@ __all__ = (
     "GroupCommit",
     "Write",
     "WriteKind",
+    "batches_at_once",
     "commit_together",
     "rounds",
     "writers",

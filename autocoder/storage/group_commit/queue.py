@@ -17,10 +17,18 @@ outcome only after the commit that holds its write::
 the error it alone failed with); ``run_one(write)`` returns the change or raises. Both are the
 backend's.
 
-No task runs in the background: the caller whose write is first in the queue when a commit
-ends (the leader) commits the next batch, shielded from its own cancellation so that the
-other callers of the batch still get their answers, and when it is done hands the lead to
-the first write still waiting. A waiting caller that is cancelled takes its write out of the
+Up to ``batches`` transactions may be committing at once (two on a server database: while
+the database commits one batch, this process answers its callers and gathers the next; one
+on SQLite, whose one connection writes one transaction at a time). A batch that would be
+the only one committing takes half of the writes waiting and hands the rest to a second,
+so that the callers fall into groups that take turns instead of all waiting on one commit.
+A write whose record a committing batch writes waits for that batch to end: a record's
+writes commit in the order they came, and two batches never wait on each other's rows.
+
+No task runs in the background: the caller whose write is first in the queue when a batch
+may start (the leader) commits it, shielded from its own cancellation so that the other
+callers of the batch still get their answers, and when it is done hands the lead to the
+first write still waiting. A waiting caller that is cancelled takes its write out of the
 queue (it is never run); one whose write is already in a transaction gets no answer, and the
 write's outcome is what the commit makes of it, as with a write cancelled mid-statement.
 """
@@ -58,17 +66,27 @@ class GroupCommit:
         run_one: Callable[[Write], Awaitable[Change]],
         run_batch: Callable[[list[Write]], Awaitable[None]],
         max_batch_size: int,
+        batches: int = 1,
         observe: Callable[[int], None] | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, not {max_batch_size}")
+        if batches < 1:
+            raise ValueError(f"batches must be at least 1, not {batches}")
         self.run_one = run_one
         self.run_batch = run_batch
         self.max_batch_size = max_batch_size
+        #: Batches that may be committing at once.
+        self.batches = batches
         #: Called with the size of every transaction committed (1 for a write run alone).
         self.observe = observe
         self._queue: deque[_Waiting] = deque()
-        self._busy = False
+        #: Batches committing, or about to: their leader was told and has not yet taken them.
+        self._leaders = 0
+        #: A leader was told and has not taken its batch yet: new writes are for it.
+        self._starting = False
+        #: The records written by the batches committing (how many writes of each).
+        self._held: dict[tuple[str, str, str], int] = {}
 
     @property
     def waiting(self) -> int:
@@ -83,19 +101,18 @@ class GroupCommit:
         waiting = _Waiting(write, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         try:
-            if self._busy:
+            if self._starting or self._leaders == self.batches or write.key in self._held:
                 told = await waiting.future
-            else:  # no commit under way: lead at once, after one loop turn, so that the
+            else:  # room for a batch: lead at once, after one loop turn, so that the
                 # writes made in the same turn (the callers a commit just answered) join in
-                self._busy = True
-                waiting.future.set_result(_LEAD)
+                self._tell(waiting)
                 await asyncio.sleep(0)
                 told = _LEAD
         except asyncio.CancelledError:
             self._abandon(waiting)
             raise
         if told is _LEAD:
-            await self._lead()
+            await self._lead(waiting)
         return write.result()
 
     async def _alone(self, write: Write) -> Change:
@@ -105,21 +122,53 @@ class GroupCommit:
             if self.observe is not None:
                 self.observe(1)
 
-    async def _lead(self) -> None:
-        """Commit the writes at the head of the queue (this caller's first) as one batch."""
-        batch: list[_Waiting] = []
-        queue = self._queue
-        while queue and len(batch) < self.max_batch_size:
-            batch.append(queue.popleft())
+    async def _lead(self, leader: _Waiting) -> None:
+        """Commit ``leader``'s write and the writes waiting with it as one batch."""
+        self._starting = False
+        batch = self._take(leader)
+        self._next()
         writes = [w.write for w in batch]
         try:
             with anyio.CancelScope(shield=True):
                 await self._commit(writes)
         finally:
-            for waiting in batch[1:]:  # the first is the leader: it reads its own outcome
-                if not waiting.future.done():
+            for waiting in batch:  # the leader reads its own outcome
+                if waiting is not leader and not waiting.future.done():
                     waiting.future.set_result(None)
+            for write in writes:
+                if write.key is not None:
+                    self._held[write.key] -= 1
+                    if not self._held[write.key]:
+                        del self._held[write.key]
+            self._leaders -= 1
             self._next()
+
+    def _take(self, leader: _Waiting) -> list[_Waiting]:
+        """Out of the queue, in order: ``leader`` and the writes after it up to the batch's
+        size, but for those whose record a batch committing writes (they wait for it, so that
+        a record's writes commit in the order they came). The only batch committing where
+        two may takes half of the writes waiting, and leaves the rest to a second."""
+        queue, held = self._queue, self._held
+        size = self.max_batch_size
+        if self._leaders == 1 < self.batches:
+            size = min(size, (len(queue) + 1) // 2)
+        batch: list[_Waiting] = []
+        keys: list[tuple[str, str, str]] = []
+        kept: deque[_Waiting] = deque()
+        for waiting in queue:
+            key = waiting.write.key
+            if waiting is leader or (
+                len(batch) < size and not waiting.future.done() and key not in held
+            ):
+                batch.append(waiting)
+                if key is not None:
+                    keys.append(key)
+            else:
+                kept.append(waiting)
+        for key in keys:
+            held[key] = held.get(key, 0) + 1
+        self._queue = kept
+        return batch
 
     async def _commit(self, writes: list[Write]) -> None:
         try:
@@ -139,14 +188,19 @@ class GroupCommit:
                 self.observe(len(writes))
 
     def _next(self) -> None:
-        """The commit under way is done: the first write waiting leads the next batch."""
-        queue = self._queue
-        while queue and queue[0].future.done():
-            queue.popleft()  # its caller stopped waiting
-        if queue:
-            queue[0].future.set_result(_LEAD)
-        else:
-            self._busy = False
+        """When another batch may start, the first write waiting that it may take leads it."""
+        if self._starting or self._leaders == self.batches:
+            return
+        for waiting in self._queue:  # one whose caller stopped waiting is done: not it
+            if not waiting.future.done() and waiting.write.key not in self._held:
+                self._tell(waiting)
+                return
+
+    def _tell(self, waiting: _Waiting) -> None:
+        """``waiting`` (the first in the queue) is to lead the next batch."""
+        self._leaders += 1
+        self._starting = True
+        waiting.future.set_result(_LEAD)
 
     def _abandon(self, waiting: _Waiting) -> None:
         """A waiting caller was cancelled: its write is not run; a lead it was given passes on."""
@@ -154,6 +208,8 @@ class GroupCommit:
             self._queue.remove(waiting)
         future = waiting.future
         if future.done() and not future.cancelled() and future.result() is _LEAD:
+            self._leaders -= 1
+            self._starting = False
             self._next()
 
 
@@ -161,8 +217,17 @@ class GroupCommit:
 DEFAULT_MAX_BATCH_SIZE = 100
 
 
-def writers(connections: int, max_batch_size: int) -> int:
+def writers(connections: int, max_batch_size: int, batches: int = 1) -> int:
     """Operations a store should run at once: one per connection, and with group commit also
-    the writes of a batch being committed and of the next one gathering meanwhile (without
-    them a store could never gather more writes than it has connections)."""
-    return connections if max_batch_size == 1 else connections + 2 * max_batch_size
+    the writes of the batches being committed and of the next one gathering meanwhile
+    (without them a store could never gather more writes than it has connections)."""
+    if max_batch_size == 1:
+        return connections
+    return connections + (batches + 1) * max_batch_size
+
+
+def batches_at_once(dialect: str, connections: int) -> int:
+    """Batches a database store commits at once: two on a server database with the
+    connections for them, so that its commit and this process's work on the other batch
+    overlap; one on SQLite, whose one connection writes a transaction at a time."""
+    return 1 if dialect == "sqlite" else max(1, min(2, connections))

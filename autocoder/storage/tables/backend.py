@@ -39,6 +39,7 @@ from autocoder.storage.group_commit import (
     DEFAULT_MAX_BATCH_SIZE,
     GroupCommit,
     Write,
+    batches_at_once,
     commit_together,
     writers,
 )
@@ -80,14 +81,16 @@ class TableBackend(StorageBackend):
         self.progress = progress
         self.schemas: dict[str, TableSchema] = {}
         self.applied_versions: list[str] = []
+        batches = batches_at_once(self.dialect, self.database.max_size)
         self.commits = GroupCommit(
             run_one=self._write_alone,
             run_batch=self._write_together,
             max_batch_size=max_batch_size,
+            batches=batches,
         )
         #: Workers the store runs: one per pooled connection, and the writes group commit
         #: gathers.
-        self.concurrency = writers(self.database.max_size, max_batch_size)
+        self.concurrency = writers(self.database.max_size, max_batch_size, batches)
 
     # -- lifecycle -------------------------------------------------------------------------
 
