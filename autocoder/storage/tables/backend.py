@@ -39,7 +39,6 @@ from autocoder.storage.group_commit import (
     DEFAULT_MAX_BATCH_SIZE,
     GroupCommit,
     Write,
-    batches_at_once,
     commit_together,
     writers,
 )
@@ -81,16 +80,18 @@ class TableBackend(StorageBackend):
         self.progress = progress
         self.schemas: dict[str, TableSchema] = {}
         self.applied_versions: list[str] = []
-        batches = batches_at_once(self.dialect, self.database.max_size)
+        # One batch at a time: the blueprint's tables may have foreign keys and unique
+        # columns, whose locks two batches of this store could take in opposite orders (a
+        # deadlock fails a write that alone would have succeeded). A document table has
+        # neither: its Store commits two at once (``batches_at_once``).
         self.commits = GroupCommit(
             run_one=self._write_alone,
             run_batch=self._write_together,
             max_batch_size=max_batch_size,
-            batches=batches,
         )
         #: Workers the store runs: one per pooled connection, and the writes group commit
         #: gathers.
-        self.concurrency = writers(self.database.max_size, max_batch_size, batches)
+        self.concurrency = writers(self.database.max_size, max_batch_size)
 
     # -- lifecycle -------------------------------------------------------------------------
 
