@@ -107,7 +107,7 @@ class SqlDocumentBackend(StorageBackend):
         )
         #: How many operations the Store may run at once: one per pooled connection, and
         #: the writes group commit gathers.
-        self.concurrency = writers(self.db.max_size, max_batch_size, batches)
+        self.concurrency = writers(pool_max_size, max_batch_size, batches)
         self.mariadb = False
         self._sql = DocumentSql(self.dialect, self.table_name)
         self.statements = self._sql.statements()
