@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -135,40 +135,50 @@ class GroupCommit:
             for waiting in batch:  # the leader reads its own outcome
                 if waiting is not leader and not waiting.future.done():
                     waiting.future.set_result(None)
-            for write in writes:
-                if write.key is not None:
-                    self._held[write.key] -= 1
-                    if not self._held[write.key]:
-                        del self._held[write.key]
+            self._release(writes)
             self._leaders -= 1
             self._next()
 
     def _take(self, leader: _Waiting) -> list[_Waiting]:
-        """Out of the queue, in order: ``leader`` and the writes after it up to the batch's
-        size, but for those whose record a batch committing writes (they wait for it, so that
-        a record's writes commit in the order they came). The only batch committing where
-        two may takes half of the writes waiting, and leaves the rest to a second."""
-        queue, held = self._queue, self._held
+        """Out of the queue, in their order: ``leader`` and the writes waiting with it, up to
+        the batch's size, but for those whose record a committing batch writes (they wait
+        for it, so that a record's writes commit in the order they came). The only batch
+        committing where two may takes half of the writes waiting, and leaves the rest to
+        a second."""
         size = self.max_batch_size
         if self._leaders == 1 < self.batches:
-            size = min(size, (len(queue) + 1) // 2)
+            size = min(size, (len(self._queue) + 1) // 2)
         batch: list[_Waiting] = []
-        keys: list[tuple[str, str, str]] = []
         kept: deque[_Waiting] = deque()
-        for waiting in queue:
-            key = waiting.write.key
-            if waiting is leader or (
-                len(batch) < size and not waiting.future.done() and key not in held
-            ):
+        for waiting in self._queue:
+            if waiting is leader or (len(batch) < size and self._may_start(waiting)):
                 batch.append(waiting)
-                if key is not None:
-                    keys.append(key)
             else:
                 kept.append(waiting)
-        for key in keys:
-            held[key] = held.get(key, 0) + 1
         self._queue = kept
+        self._hold(waiting.write for waiting in batch)
         return batch
+
+    def _may_start(self, waiting: _Waiting) -> bool:
+        """Whether a batch starting now may take ``waiting``: its caller still waits, and
+        no committing batch writes its record."""
+        return not waiting.future.done() and waiting.write.key not in self._held
+
+    def _hold(self, writes: Iterable[Write]) -> None:
+        """The records of ``writes`` are being committed."""
+        held = self._held
+        for write in writes:
+            if write.key is not None:
+                held[write.key] = held.get(write.key, 0) + 1
+
+    def _release(self, writes: Iterable[Write]) -> None:
+        """The records of ``writes`` are committed (or failed)."""
+        held = self._held
+        for write in writes:
+            if write.key is not None:
+                held[write.key] -= 1
+                if not held[write.key]:
+                    del held[write.key]
 
     async def _commit(self, writes: list[Write]) -> None:
         try:
@@ -191,13 +201,13 @@ class GroupCommit:
         """When another batch may start, the first write waiting that it may take leads it."""
         if self._starting or self._leaders == self.batches:
             return
-        for waiting in self._queue:  # one whose caller stopped waiting is done: not it
-            if not waiting.future.done() and waiting.write.key not in self._held:
+        for waiting in self._queue:
+            if self._may_start(waiting):
                 self._tell(waiting)
                 return
 
     def _tell(self, waiting: _Waiting) -> None:
-        """``waiting`` (the first in the queue) is to lead the next batch."""
+        """``waiting`` is to lead the next batch."""
         self._leaders += 1
         self._starting = True
         waiting.future.set_result(_LEAD)
