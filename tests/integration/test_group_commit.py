@@ -221,11 +221,18 @@ BOOM_TRIGGER = {
 }
 
 
-async def install(backend: Any, trigger: dict[str, list[str]], name: str) -> None:
-    """Create ``trigger`` (its statements for the backend's dialect) on the store's table."""
+@contextlib.asynccontextmanager
+async def installed(backend: Any, trigger: dict[str, list[str]], name: str) -> AsyncIterator[None]:
+    """``trigger`` (its statements for the backend's dialect) on the store's table for the
+    block; PostgreSQL's function is dropped after it (MySQL's triggers go with the table)."""
     dialect = backend.dialect
     for statement in trigger[dialect]:
         await backend.db.execute(statement.format(t=quote(backend.table_name, dialect), name=name))
+    try:
+        yield
+    finally:
+        if dialect == "postgresql":
+            await backend.db.execute(f"DROP FUNCTION IF EXISTS {name}() CASCADE")
 
 
 async def test_a_write_whose_statement_fails_in_the_database_fails_alone(
@@ -233,11 +240,8 @@ async def test_a_write_whose_statement_fails_in_the_database_fails_alone(
 ) -> None:
     store = await make_document_store(pool_max_size=1)  # one batch at a time: the four after
     backend = store.backend  # the first go together, in the order sent
-    table = backend.table_name
-    dialect = backend.dialect
-    name = f"boom_{table}"[:60]
-    await install(backend, BOOM_TRIGGER, name)
-    try:
+    name = f"boom_{backend.table_name}"[:60]
+    async with installed(backend, BOOM_TRIGGER, name):
         for record_id in ("a", "b", "c"):
             reply = await store.process_item({"action": "create", "id": record_id, "data": {}})
             assert reply["status"] == "success", reply
@@ -267,9 +271,6 @@ async def test_a_write_whose_statement_fails_in_the_database_fails_alone(
             ("d", 1),
             ("b", 3),
         ]
-    finally:
-        if dialect == "postgresql":
-            await backend.db.execute(f"DROP FUNCTION IF EXISTS {name}() CASCADE")
 
 
 #: A trigger that stalls a write whose data has a "slow" key, for longer than the statement
@@ -305,8 +306,7 @@ async def test_a_batch_whose_commit_is_cut_off_answers_each_write_with_that_erro
     for record_id in ("a", "b", "c"):
         reply = await store.process_item({"action": "create", "id": record_id, "data": {}})
         assert reply["status"] == "success", reply
-    await install(backend, SLOW_TRIGGER, name)
-    try:
+    async with installed(backend, SLOW_TRIGGER, name):
         replies = await together(
             store,
             [
@@ -323,9 +323,6 @@ async def test_a_batch_whose_commit_is_cut_off_answers_each_write_with_that_erro
                 if after["status"] == "success":
                     break
                 assert after["error_type"] == "timeout", after
-    finally:
-        if dialect == "postgresql":
-            await backend.db.execute(f"DROP FUNCTION IF EXISTS {name}() CASCADE")
 
 
 async def test_a_batch_keeps_every_tenant_id_and_value_as_written(make_store: Any) -> None:
@@ -362,8 +359,7 @@ async def test_a_batch_keeps_every_tenant_id_and_value_as_written(make_store: An
 async def test_a_batch_of_updates_only_answers_each_as_alone(make_document_store: Any) -> None:
     store = await make_document_store()
     backend = store.backend
-    table, dialect = backend.table_name, backend.dialect
-    name = f"boom_{table}"[:60]
+    name = f"boom_{backend.table_name}"[:60]
     for record_id in "abcde":
         reply = await store.process_item({"action": "create", "id": record_id, "data": {"n": 0}})
         assert reply["status"] == "success", reply
@@ -398,8 +394,7 @@ async def test_a_batch_of_updates_only_answers_each_as_alone(make_document_store
         ("replaced", "c", 2, {"id": "c", "m": 2}),
         ("updated", "e", 2, {"id": "e", "n": 0}),
     ]
-    await install(backend, BOOM_TRIGGER, name)  # now one of them fails in the database
-    try:
+    async with installed(backend, BOOM_TRIGGER, name):  # now one of them fails in the database
         replies = await together(
             store,
             [
@@ -413,9 +408,6 @@ async def test_a_batch_of_updates_only_answers_each_as_alone(make_document_store
         assert [replies[i]["version"] for i in (0, 1, 3)] == [3, 3, 2]
         events = await backend.changes_after(collection, 9, 10**9, 1000)
         assert [(e["seq"], e["id"]) for e in events] == [(10, "a"), (11, "b"), (12, "d")]
-    finally:
-        if dialect == "postgresql":
-            await backend.db.execute(f"DROP FUNCTION IF EXISTS {name}() CASCADE")
 
 
 async def test_generated_ids_a_client_chose_before_are_skipped_in_a_batch(
@@ -455,7 +447,6 @@ async def test_a_slow_commit_does_not_hold_up_the_writes_that_come_during_it(
     for record_id in ("a", "b", "c"):
         reply = await store.process_item({"action": "create", "id": record_id, "data": {}})
         assert reply["status"] == "success", reply
-    await install(backend, SLOW_TRIGGER, name)
     done: list[str] = []
     replies: dict[str, dict[str, Any]] = {}
 
@@ -463,20 +454,16 @@ async def test_a_slow_commit_does_not_hold_up_the_writes_that_come_during_it(
         replies[label] = await store.process_item(message)
         done.append(label)
 
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(send, "slow a", {"action": "update", "id": "a", "data": {"slow": 1}})
-            await anyio.sleep(0.3)  # in the database, sleeping 1.2 s
-            tg.start_soon(send, "b", {"action": "update", "id": "b", "data": {"n": 1}})
-            tg.start_soon(send, "c", {"action": "update", "id": "c", "data": {"n": 1}})
-            tg.start_soon(send, "then a", {"action": "update", "id": "a", "data": {"n": 1}})
-            with anyio.fail_after(0.8):  # well before the stalled commit ends
-                while len(done) < 2:
-                    await anyio.sleep(0.01)
-            assert sorted(done) == ["b", "c"]
-    finally:
-        if dialect == "postgresql":
-            await backend.db.execute(f"DROP FUNCTION IF EXISTS {name}() CASCADE")
+    async with installed(backend, SLOW_TRIGGER, name), anyio.create_task_group() as tg:
+        tg.start_soon(send, "slow a", {"action": "update", "id": "a", "data": {"slow": 1}})
+        await anyio.sleep(0.3)  # in the database, sleeping 1.2 s
+        tg.start_soon(send, "b", {"action": "update", "id": "b", "data": {"n": 1}})
+        tg.start_soon(send, "c", {"action": "update", "id": "c", "data": {"n": 1}})
+        tg.start_soon(send, "then a", {"action": "update", "id": "a", "data": {"n": 1}})
+        with anyio.fail_after(0.8):  # well before the stalled commit ends
+            while len(done) < 2:
+                await anyio.sleep(0.01)
+        assert sorted(done) == ["b", "c"]
     assert done[2:] == ["slow a", "then a"]
     assert all(r["status"] == "success" for r in replies.values()), replies
     assert (replies["slow a"]["version"], replies["then a"]["version"]) == (2, 3)
