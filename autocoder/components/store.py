@@ -27,7 +27,7 @@ from autocoder.storage.backend import StorageBackend
 from autocoder.storage.group_commit import DEFAULT_MAX_BATCH_SIZE, GroupCommit
 from autocoder.storage.memory import MemoryBackend
 from autocoder.storage.settings import DatabaseSettings
-from autocoder.storage.sql.dialects import Dialect, scheme_dialect
+from autocoder.storage.sql.dialects import Dialect, scheme_dialect, sqlite_in_memory
 from autocoder.store.actions import Actions, Change
 from autocoder.store.feed import ChangeFeeds, Subscription
 from autocoder.store.messages import IDENTIFIER, action_label, parse_message
@@ -129,7 +129,7 @@ def in_memory_sqlite(url: str | None) -> str | None:
     if url is None or not url.lower().startswith("sqlite:"):
         return None
     path = url.split(":///", 1)[1] if ":///" in url else ""
-    if path.split("?", 1)[0] in ("", ":memory:"):
+    if sqlite_in_memory(path):
         return f"keeps its records in an in-memory SQLite database ({url})"
     return None
 

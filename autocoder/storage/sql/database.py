@@ -168,7 +168,7 @@ class Connection:
         driver = self._driver
         if not isinstance(driver, MySqlDriver):
             raise TypeError(f"script() needs MySQL, not {self.dialect}")
-        first = text[7:71] if text.startswith("BEGIN; ") else text[:64]  # names its span
+        first = text.removeprefix("BEGIN; ")[:64]  # names its span
         return await self._run(driver.script(self.raw, text), first)
 
     async def in_thread(self, function: Callable[..., T], *args: Any) -> T:

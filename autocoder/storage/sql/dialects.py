@@ -64,6 +64,13 @@ def dialect_of(url: str, database_type: str | None = None) -> Dialect:
     return implied
 
 
+def sqlite_in_memory(path: str) -> bool:
+    """Whether the SQLite database at ``path`` (what follows ``sqlite:///``, a query string
+    included or not) lives in memory: one process only, and no write-ahead log."""
+    base = path.split("?", 1)[0]
+    return base in ("", ":memory:") or base.startswith("file::memory:") or "mode=memory" in path
+
+
 def check_identifier(name: str, what: str = "identifier") -> str:
     """``name`` when it is a safe SQL identifier, else ``ValueError`` naming it."""
     if not isinstance(name, str) or IDENTIFIER.fullmatch(name) is None:

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 import aiomysql
 import asyncpg
 
-from autocoder.storage.sql.dialects import Dialect, quote
+from autocoder.storage.sql.dialects import Dialect, quote, sqlite_in_memory
 from autocoder.storage.sql.sqlite_checkpoints import Checkpoints
 from autocoder.storage.sql.sqlite_thread import SqliteThread, execute, execute_many, fetch_all
 
@@ -367,11 +367,6 @@ class MySqlDriver:
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 
 
-def _in_memory(path: str) -> bool:
-    """Whether ``path`` names an in-memory database (which has no write-ahead log)."""
-    return path in ("", ":memory:") or path.startswith("file::memory:") or "mode=memory" in path
-
-
 class SqliteDriver:
     """sqlite3 in a thread of our own (``SqliteThread``): one long-lived connection.
 
@@ -412,7 +407,7 @@ class SqliteDriver:
         thread = SqliteThread(self._path)
         await thread.open(setup)
         self._thread = thread
-        if not _in_memory(self._path):  # commits no longer pay for the WAL's checkpoints
+        if not sqlite_in_memory(self._path):  # commits no longer pay for the WAL's checkpoints
             self._checkpoints = Checkpoints(self._path)
             self._checkpoints.start()
 
