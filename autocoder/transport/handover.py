@@ -82,7 +82,8 @@ class Handover:
 
     - ``undecodable``: the message at ``index`` is not JSON;
     - ``blocked``: the receive stream is full; ``blocked`` is the envelope to send, awaiting;
-    - ``failed``: the message at ``index`` was not processed (its slot failed);
+    - ``failed``: the message at ``index`` was not processed (its slot failed); ``retry()``
+      hands it over again;
     - ``closed``: the receive stream is closed (the component is stopping);
     - ``lease``: the lease is no longer surely held;
     - ``error``: handing the message over raised ``error`` (a fault of autocoder's);
@@ -110,6 +111,8 @@ class Handover:
         self.blocked: Envelope | None = None
         #: The message whose processing failed (at ``index``).
         self.failed: Delivery | None = None
+        #: How often the message at ``index`` was handed over again after it failed here.
+        self.retries = 0
         #: What went wrong handing the message at ``index`` over (``stopped_at == "error"``).
         self.error: Exception | None = None
         self.stopped_at: str | None = None
@@ -140,7 +143,7 @@ class Handover:
             return
         msg = self.batch[self.index]
         self.received.inc()
-        attempts = delivery_count(msg)
+        attempts = delivery_count(msg) + self.retries
         if attempts > 1:
             self.redeliveries.inc()
         try:
@@ -174,6 +177,7 @@ class Handover:
             return
         self.processed.append(slot.msg)
         self.index += 1
+        self.retries = 0
         self._wake()  # its acknowledgement goes out at the lane's next turn
         self.advance()
 
@@ -209,7 +213,15 @@ class Handover:
     def resume(self) -> None:
         """Go on with the next message after the lane's task dealt with ``stopped_at``."""
         self.stopped_at = None
+        self.retries = 0
         self.index += 1
+        self.advance()
+
+    def retry(self) -> None:
+        """Hand the message whose processing failed over again, as its next delivery."""
+        self.stopped_at = None
+        self.failed = None
+        self.retries += 1
         self.advance()
 
     def unblock(self) -> Envelope:

@@ -10,9 +10,13 @@ processed one after the other in their order, each acknowledged only once proces
 lanes run in parallel.
 
 A message whose processing failed (``process_item`` raised, or the component failed) is not
-acknowledged: it and the rest of its batch are given back in order (``nak``), to be delivered
-again, up to ``max_deliver`` times; then it is a dead letter (``on_dead_letter``): counted and
-handed to the receiver's ``dead_letter`` (its ``dead_letters`` stream), and the lane goes on.
+acknowledged: the lane hands it to the component again (once it restarted), before anything
+after it, up to ``max_deliver`` deliveries in all; then it is a dead letter
+(``on_dead_letter``): counted and handed to the receiver's ``dead_letter`` (its
+``dead_letters`` stream), and the lane goes on. It is not given back to JetStream (``nak``):
+a fetch can leave a pull request open that goes on delivering the lane's next messages to
+this process, and those would then come before the one given back. Only a lane that stops
+(the component is stopping) gives the rest of its batch back.
 
 A process that takes a lane over from one that stopped without acknowledging everything (it
 was killed, or lost its lease) first recreates the lane's consumer: the stream keeps only
@@ -235,7 +239,13 @@ class Lanes:
                 delivery = handover.failed
                 assert delivery is not None
                 if delivery.attempts < self.target.max_deliver:
-                    return await self._give_back_rest(handover)
+                    # Delivered again here, before anything after it: the messages fetched
+                    # after a failed one cannot overtake it, as they could if it went back to
+                    # JetStream. Its acknowledgement timer starts again.
+                    if not await self._settle(msg.in_progress()):
+                        return False
+                    handover.retry()
+                    continue
                 error = str((delivery.value or {}).get("message", ""))
                 await self.on_dead_letter(delivery.item, delivery.attempts, error)
                 if not await self._settle(msg.term()):

@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 from autocoder import System
 from autocoder.blueprint.loader import load_blueprint_text
+from tests.nats.components import Flaky
 
 pytestmark = pytest.mark.anyio
 
@@ -63,3 +64,27 @@ async def test_a_failed_send_is_delivered_again_in_order_and_given_up_after_max_
     counted = [line for line in exposition.splitlines() if line.startswith(prefix)]
     assert len(counted) == 1, exposition
     assert float(counted[0].removeprefix(prefix)) >= 4.0, counted[0]
+
+
+async def test_sends_that_come_while_one_is_failing_are_processed_after_it(
+    tmp_path: Path, nats_url: str, system_name: str
+) -> None:
+    """A fetch that got the first message can leave its pull request open, which goes on
+    delivering the next ones to this process: they must still wait for the failing one."""
+    output = tmp_path / "processed.jsonl"
+    text = BLUEPRINT.format(system=system_name, url=nats_url, out=output)
+    first = {"n": 1, "fail": 2, "run": system_name}
+    async with System.from_loaded(load_blueprint_text(dedent(text))) as system:
+        sender = system.components["sender"]
+        await anyio.sleep(0.3)  # the lane waits in a fetch
+        await sender.send("work", first)
+        with anyio.fail_after(10):
+            while not Flaky.failures.get(json.dumps(first, sort_keys=True)):
+                await anyio.sleep(0.001)
+        for n in range(2, 7):
+            await sender.send("work", {"n": n, "run": system_name})
+        with anyio.fail_after(30):
+            while output.read_text().count("\n") < 6 if output.exists() else True:
+                await anyio.sleep(0.05)
+    processed = [json.loads(line)["item"]["n"] for line in output.read_text().splitlines()]
+    assert processed == [1, 2, 3, 4, 5, 6]
