@@ -4,9 +4,10 @@ Everything runs in one task group. Start-up sets up every component before any r
 fails, those already set up are cleaned up and ``StartupError`` says which and why. A
 component whose ``run()`` raises is marked unhealthy and restarted (cleanup, setup, run) after
 an exponential backoff; past ``max_restarts`` the system shuts down and ``ComponentFailure`` is
-raised. Shutdown asks every component to stop accepting work; each receiver then finishes
-when its senders have closed their streams, having served what was queued. The drain is
-bounded by ``shutdown_timeout``; whatever is still running then is cancelled.
+raised. One that fails while the system shuts down, with restarts left, is not restarted and
+is no failure of the system. Shutdown asks every component to stop accepting work; each
+receiver then finishes when its senders have closed their streams, having served what was
+queued. The drain is bounded by ``shutdown_timeout``; whatever is still running then is cancelled.
 
 While the system runs, ``add`` brings more components in (set up, started, run) and ``remove``
 drains some as shutdown drains them all (a reload); the two and the shutdown take turns.
@@ -263,8 +264,13 @@ class Supervisor:
                 )
                 if run.leaving:
                     return
-                if restarts >= component.restart.max_restarts or self.shutting_down:
+                if restarts >= component.restart.max_restarts:
                     break
+                if self.shutting_down:
+                    # Not restarted, as the system is stopping; yet no failure of the system
+                    # either: the component had restarts left.
+                    await self._answer_unavailable(component)
+                    return
                 restarts += 1
                 if component.metrics is not None:
                     component.metrics.component_restarts.labels(component.name).inc()

@@ -163,6 +163,22 @@ async def test_past_max_restarts_the_system_stops_with_component_failure() -> No
     assert [r["error_type"] for r in replies] == ["unavailable"] * 3
 
 
+async def test_a_failure_during_shutdown_with_restarts_left_is_no_failure_of_the_system() -> None:
+    class FailsLater(Gate, Flaky):
+        """Fails on "boom" once its gate opens."""
+
+    source = Source("source")
+    late = FailsLater("late", restart=RestartPolicy(max_restarts=3, backoff_seconds=0))
+    async with System("s", [source, late], [bind("source", "late")]) as system:
+        await source.send("input", "boom")
+        system.request_shutdown()
+        late.gate.set()
+        with anyio.fail_after(5):
+            while system.running:
+                await anyio.sleep(0.01)
+    assert late.setups == 1  # not restarted: the system was stopping
+
+
 async def test_a_setup_failure_cleans_up_the_others_and_names_the_component() -> None:
     cleaned: list[str] = []
 
