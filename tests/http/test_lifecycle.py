@@ -162,9 +162,10 @@ async def accepts_connections(url: str) -> bool:
             await client.get("/health")
     except httpx.ConnectError:
         return False
-    except httpx.RemoteProtocolError:
+    except (httpx.RemoteProtocolError, httpx.ReadError):
         # Accepted just as the server stopped listening, then closed unanswered: the server
-        # closes the connections that have no request yet once it has closed its socket.
+        # closes the connections that have no request yet once it has closed its socket
+        # (seen as the connection ending early, or on uvloop as a read that failed).
         return False
     return True
 
