@@ -16,11 +16,12 @@ from pathlib import Path
 import anyio
 import pytest
 
-from autocoder.errors import StoreTimeout, Unavailable
+from autocoder.errors import StoreError, StoreTimeout, Unavailable
 from autocoder.storage.documents.backend import SqlDocumentBackend
 from autocoder.storage.sql.database import Database
 from autocoder.storage.sql.sqlite_thread import SqliteThread, execute, fetch_all
 from autocoder.storage.sql.watchdog import Watchdog
+from tests.conformance.backends import MYSQL_URL, reachable
 
 pytestmark = pytest.mark.anyio
 
@@ -113,5 +114,33 @@ async def test_an_sqlite_statement_past_command_timeout_is_interrupted(tmp_path:
         with anyio.fail_after(10), pytest.raises(StoreTimeout, match=r"0\.3s"):
             await database.fetch_all(forever)
         assert await database.fetch_val("SELECT 41 + 1") == 42  # the connection goes on
+    finally:
+        await database.disconnect()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param(MYSQL_URL, id="mysql", marks=pytest.mark.mysql),
+    ],
+)
+async def test_a_statement_that_failed_leaves_its_task_uncancelled(
+    url: str, tmp_path: Path
+) -> None:
+    """The watchdog stops timing a statement that raised its own error: it does not cancel
+    the task later, wherever it is by then."""
+    if url == "sqlite":
+        url = f"sqlite:///{tmp_path / 'errors.db'}"
+    else:
+        await (await reachable(url)).disconnect()  # skips (fails under CI=true) when down
+    database = Database(url, command_timeout=0.3)
+    await database.connect()
+    try:
+        with pytest.raises(StoreError):
+            await database.fetch_all("SELECT nothing FROM nowhere")
+        with anyio.fail_after(5):
+            await anyio.sleep(0.8)  # was cancelled here, 0.3 s after the statement began
+        assert await database.fetch_val("SELECT 41 + 1") == 42
     finally:
         await database.disconnect()

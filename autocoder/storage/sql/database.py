@@ -210,7 +210,8 @@ class Connection:
                     self.broken = True
                     self._driver.interrupt(self.raw)
                     raise statement_timed_out(db.host_port, watchdog.limit) from None
-                watchdog.end(ticket)
+                finally:
+                    watchdog.end(ticket)  # however it ended: a statement error too
         except StoreError as exc:
             self.failures += 1
             if span is not None:
@@ -263,6 +264,8 @@ class _Lease:
             if self._transaction:
                 if exc is None:
                     await conn.commit()
+                elif conn.broken:
+                    pass  # interrupted or lost: the server ends its transaction with it
                 else:
                     try:
                         await conn.rollback()
@@ -410,7 +413,8 @@ class Database:
             if self._waits.end(ticket):
                 raise self._exhausted() from None
             raise
-        self._waits.end(ticket)
+        finally:
+            self._waits.end(ticket)
 
     def _exhausted(self) -> Unavailable:
         self._outage()

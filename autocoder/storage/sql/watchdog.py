@@ -15,8 +15,11 @@ takes that cancellation back), so the caller can report a timeout::
         if watchdog.end(ticket):
             raise TimeoutError from None   # the operation ran past the limit
         raise                              # cancelled from outside: pass it on
-    else:
-        watchdog.end(ticket)
+    finally:
+        watchdog.end(ticket)               # however it ended (again: a no-op)
+
+The ``finally`` matters: an operation that raised its own error and was not ended would be
+cancelled ``limit`` seconds after it began, wherever its task is by then.
 
 ``Database`` bounds waits for a pooled connection the same way. One task has at most one
 operation timed by a given watchdog at a time. An operation ends at most ``resolution``
@@ -54,6 +57,7 @@ class Watchdog:
 
     def end(self, ticket: asyncio.Task[Any]) -> bool:
         """Stop timing ``ticket``; True when the watchdog cancelled it (cancellation taken back).
+        Ending it again does nothing (False).
 
         Like ``asyncio.timeout``: when the task was also cancelled from outside, this answers
         False, so the outer cancellation goes on.
