@@ -139,9 +139,34 @@ async def test_a_statement_that_waits_too_long_times_out_and_the_store_goes_on(
             await ops.write(table, "", "a", {"n": 2}, merge=False, expected_version=None)
             with anyio.fail_after(BOUND), pytest.raises(StoreTimeout):
                 await backend.write(table, "", "a", {"n": 3}, merge=False, expected_version=None)
+            # Nothing waits for the lock in the server any more: the statement was stopped
+            # there too, not only given up by its caller.
+            with anyio.fail_after(5):
+                while await lock_waits(locker, table):
+                    await anyio.sleep(0.05)
+        # The statement that timed out was stopped in the server too: it does not go on once
+        # the lock is free, to write what its caller was told had timed out.
+        await anyio.sleep(1.0)
         record = await backend.get(table, "", "a")
-        assert record is not None and record.data == {"n": 2}
+        assert record is not None and (record.data, record.version) == ({"n": 2}, 2)
     finally:
         await locker.close()
         await backend.close()
         await drop_table(server_url, table)
+
+
+async def lock_waits(backend: SqlDocumentBackend, table: str) -> int:
+    """How many statements on ``table`` wait for a lock in the server (but this one)."""
+    if backend.db.dialect == "postgresql":
+        sql = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND position($1 in query) > 0"
+            " AND pid <> pg_backend_pid()"
+        )
+    else:  # a statement of a thread still there (InnoDB's own list lags behind a KILL)
+        sql = (
+            "SELECT COUNT(*) FROM information_schema.processlist"
+            " WHERE command = 'Query' AND LOCATE(%s, info) > 0 AND id <> CONNECTION_ID()"
+        )
+    async with backend.db.connection() as conn:
+        return int(await conn.fetch_val(sql, [table]))

@@ -9,7 +9,8 @@ the ``Driver`` of its dialect, whose methods are the few things that differ:
 - placeholders: ``$1`` / ``%s`` / ``?``;
 - the statement time bound: asyncpg's ``command_timeout`` (``bounds_statements``) / none in
   the driver: the execution layer's watchdog, then ``interrupt()`` (MySQL: close the
-  connection, which is mid-reply; SQLite: ``sqlite3.Connection.interrupt``);
+  connection, which is mid-reply, and ``KILL`` its server thread; SQLite:
+  ``sqlite3.Connection.interrupt``);
 - transactions: ``BEGIN``/``COMMIT`` / ``begin()``/``commit()`` / ``BEGIN IMMEDIATE``.
 
 Statements come in the driver's own placeholder style (``dialects.placeholders`` writes them);
@@ -30,12 +31,18 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiomysql
 import asyncpg
+import structlog
 
 from autocoder.storage.sql.dialects import Dialect, quote, sqlite_in_memory
 from autocoder.storage.sql.sqlite_checkpoints import Checkpoints
 from autocoder.storage.sql.sqlite_thread import SqliteThread, execute, execute_many, fetch_all
 
 T = TypeVar("T")
+
+log = structlog.get_logger("autocoder")
+#: MySQL's error for ``KILL`` of a thread that is no more (ER_NO_SUCH_THREAD).
+_UNKNOWN_THREAD = 1094
+KILL = "KILL QUERY %s"
 
 DEFAULT_PORTS: dict[Dialect, int] = {"postgresql": 5432, "mysql": 3306, "sqlite": 0}
 
@@ -268,24 +275,32 @@ class MySqlDriver:
         self._target = target
         self._settings = settings
         self._pool: Any = None
+        #: ``KILL``s under way of the server threads of interrupted connections.
+        self._kills: set[asyncio.Task[None]] = set()
+
+    def _connect_options(self) -> dict[str, Any]:
+        t = self._target
+        return {
+            "host": t.host,
+            "port": t.port,
+            "user": t.user or "root",
+            "password": t.password or "",
+            "db": t.database or None,
+            "connect_timeout": self._settings.connect_timeout,
+            "autocommit": True,
+            "charset": "utf8mb4",
+            **t.options,
+        }
 
     async def open(self) -> None:
-        t, s = self._target, self._settings
-        options: dict[str, Any] = {"charset": "utf8mb4", **t.options}
+        s = self._settings
         self._pool = await aiomysql.create_pool(
-            host=t.host,
-            port=t.port,
-            user=t.user or "root",
-            password=t.password or "",
-            db=t.database or None,
-            minsize=s.min_size,
-            maxsize=s.max_size,
-            connect_timeout=s.connect_timeout,
-            autocommit=True,
-            **options,
+            minsize=s.min_size, maxsize=s.max_size, **self._connect_options()
         )
 
     async def close(self, timeout: float) -> None:
+        if self._kills:
+            await asyncio.wait(self._kills, timeout=timeout)
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -316,7 +331,31 @@ class MySqlDriver:
         return (pool.size, pool.freesize) if pool is not None else (0, 0)
 
     def interrupt(self, raw: Any) -> None:
-        raw.close()  # stopped mid-reply: the connection cannot be reused
+        """Close ``raw`` (stopped mid-reply, it cannot be reused), and ``KILL`` its server
+        thread from another connection: the server does not notice a closed client while a
+        statement waits (for a lock, say), and would then go on with it, and with the rest of
+        a batch's text, its ``COMMIT`` included, for a caller told that it timed out."""
+        thread = raw.thread_id()
+        raw.close()
+        kill = asyncio.get_running_loop().create_task(self._kill(thread))
+        self._kills.add(kill)
+        kill.add_done_callback(self._kills.discard)
+
+    async def _kill(self, thread: int) -> None:
+        try:
+            async with asyncio.timeout(self._settings.connect_timeout + 1.0):
+                other = await aiomysql.connect(**self._connect_options())
+                try:
+                    async with other.cursor() as cursor:
+                        await cursor.execute(KILL, (thread,))
+                finally:
+                    other.close()
+        except aiomysql.Error as exc:
+            if exc.args and exc.args[0] == _UNKNOWN_THREAD:
+                return  # it had ended already
+            log.warning("kill_failed", thread=thread, error=str(exc))
+        except (OSError, TimeoutError) as exc:
+            log.warning("kill_failed", thread=thread, error=str(exc) or type(exc).__name__)
 
     async def fetch(self, raw: Any, sql: str, params: Sequence[Any]) -> list[Any]:
         async with raw.cursor() as cursor:
