@@ -42,7 +42,7 @@ T = TypeVar("T")
 log = structlog.get_logger("autocoder")
 #: MySQL's error for ``KILL`` of a thread that is no more (ER_NO_SUCH_THREAD).
 _UNKNOWN_THREAD = 1094
-KILL = "KILL QUERY %s"
+_KILL_QUERY = "KILL QUERY %s"
 
 DEFAULT_PORTS: dict[Dialect, int] = {"postgresql": 5432, "mysql": 3306, "sqlite": 0}
 
@@ -347,7 +347,7 @@ class MySqlDriver:
                 other = await aiomysql.connect(**self._connect_options())
                 try:
                     async with other.cursor() as cursor:
-                        await cursor.execute(KILL, (thread,))
+                        await cursor.execute(_KILL_QUERY, (thread,))
                 finally:
                     other.close()
         except aiomysql.Error as exc:
