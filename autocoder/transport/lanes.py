@@ -16,7 +16,8 @@ after it, up to ``max_deliver`` deliveries in all; then it is a dead letter
 ``dead_letters`` stream), and the lane goes on. It is not given back to JetStream (``nak``):
 a fetch can leave a pull request open that goes on delivering the lane's next messages to
 this process, and those would then come before the one given back. Only a lane that stops
-(the component is stopping) gives the rest of its batch back.
+(the component is stopping, or has failed past its restarts) gives the rest of its batch
+back, to whichever process serves the lane next.
 
 A process that takes a lane over from one that stopped without acknowledging everything (it
 was killed, or lost its lease) first recreates the lane's consumer: the stream keeps only
@@ -239,6 +240,8 @@ class Lanes:
                 delivery = handover.failed
                 assert delivery is not None
                 if delivery.attempts < self.target.max_deliver:
+                    if self.stopping():  # the component has failed for good, or is leaving:
+                        return await self._give_back_rest(handover)  # not a dead letter
                     # Delivered again here, before anything after it: the messages fetched
                     # after a failed one cannot overtake it, as they could if it went back to
                     # JetStream. Its acknowledgement timer starts again.

@@ -7,12 +7,14 @@ from pathlib import Path
 from textwrap import dedent
 
 import anyio
+import nats
 import pytest
 from prometheus_client import generate_latest
 from structlog.testing import capture_logs
 
-from autocoder import System
+from autocoder import ComponentFailure, System
 from autocoder.blueprint.loader import load_blueprint_text
+from autocoder.transport.subjects import BindingNames
 from tests.nats.components import Flaky
 
 pytestmark = pytest.mark.anyio
@@ -88,3 +90,30 @@ async def test_sends_that_come_while_one_is_failing_are_processed_after_it(
                 await anyio.sleep(0.05)
     processed = [json.loads(line)["item"]["n"] for line in output.read_text().splitlines()]
     assert processed == [1, 2, 3, 4, 5, 6]
+
+
+async def test_sends_to_a_component_that_failed_for_good_are_given_back_not_dead_letters(
+    tmp_path: Path, nats_url: str, system_name: str
+) -> None:
+    """Past its restarts a component answers what reaches it with an error while the system
+    stops; those are no failures of the messages, which stay for the next process."""
+    output = tmp_path / "processed.jsonl"
+    text = BLUEPRINT.format(system=system_name, url=nats_url, out=output).replace(
+        "max_restarts: 20", "max_restarts: 0"
+    )
+    with capture_logs() as logs, pytest.raises(ComponentFailure, match="flaky"):
+        async with System.from_loaded(load_blueprint_text(dedent(text))) as system:
+            sender = system.components["sender"]
+            for n in range(1, 4):
+                await sender.send("work", {"n": n, "fail": -1, "run": system_name})
+            with anyio.fail_after(30):
+                while system.running:
+                    await anyio.sleep(0.05)
+    assert [entry for entry in logs if entry["event"] == "dead_letter"] == []
+    client = await nats.connect(nats_url)
+    try:
+        stream = BindingNames(system_name, "flaky", "work").jetstream_stream
+        info = await client.jetstream().stream_info(stream)
+    finally:
+        await client.close()
+    assert info.state.messages == 3  # all kept, for the next process to serve the lane
