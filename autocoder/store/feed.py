@@ -14,7 +14,9 @@ moves on from two sources:
   holds no connection of the pool, and costs one indexed read per watched collection per
   interval (docs/change-feeds.md says why it was chosen over PostgreSQL's LISTEN/NOTIFY).
 
-Changes are handed out in rounds, at most one every ``batch_window`` seconds: a round appends
+Changes are handed out in rounds, at most one every ``batch_window`` seconds (20 ms, longer
+when handing a round out costs more, see ``BATCH_WINDOW``; a change after a quiet spell goes out
+at once): a round appends
 what came to ``recent`` and wakes the watchers once, each of which then takes every event after
 its own cursor. Handing out never waits for a watcher, so a slow one never slows writers or
 other watchers; one that falls ``buffer`` events behind (its next event left ``recent``) is
@@ -48,6 +50,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import structlog
 
 from autocoder.errors import ChangesGone, StoreError, Unavailable, ValidationFailed, WatcherLagged
@@ -66,8 +69,18 @@ POLL_INTERVAL = 0.5
 #: Events read from the history at once.
 PAGE = 500
 #: Seconds at least between two rounds of handing events out (a round takes every change
-#: that came meanwhile): bounds how often a watcher is woken under a fast writer.
+#: that came meanwhile): bounds how often a watcher is woken under a fast writer. The window
+#: stretches up to ``MAX_BATCH_WINDOW`` when handing a round to the pushed watchers took
+#: more than ``PUSH_SHARE`` of it (many watchers), so that the feed's share of the event loop
+#: stays bounded however many watch, and a change still reaches them well within 50 ms; but
+#: not when a watcher's round was over ``STRETCH_BYTES``: such rounds cost their bytes, not
+#: their number, and a longer window would only delay them.
 BATCH_WINDOW = 0.02
+MAX_BATCH_WINDOW = 0.035
+PUSH_SHARE = 0.025
+STRETCH_BYTES = 32 * 1024
+#: Seconds of handing a round to pushed watchers before the event loop gets a turn.
+PUSH_SLICE = 0.0002
 #: Longest time a feed leaves its watchers without waking them (``Subscription.wake_every``).
 TICK = 0.5
 
@@ -79,6 +92,16 @@ def _matches(event: Event, tenant: str, where: dict[str, Any]) -> bool:
         return True
     data = event.get("data") or {}
     return matches(Record(str(event.get("id")), data, int(event.get("version", 0))), where)
+
+
+def round_window(least: float, pushing: float, round_bytes: int) -> float:
+    """Seconds from one round to the next under a stream of commits: ``least``, stretched
+    (up to ``MAX_BATCH_WINDOW``) so that handing out, which took ``pushing`` seconds last
+    round, stays within ``PUSH_SHARE`` of it, unless a watcher's round was over
+    ``STRETCH_BYTES`` (see ``BATCH_WINDOW``)."""
+    if round_bytes > STRETCH_BYTES:
+        return least
+    return min(max(least, pushing / PUSH_SHARE), MAX_BATCH_WINDOW)
 
 
 def _no_encoding(event: Event) -> bytes:
@@ -162,6 +185,10 @@ class ChangeFeeds:
         self.poll_interval = poll_interval
         self.buffer = buffer
         self.batch_window = BATCH_WINDOW
+        #: Seconds the last round took handing events to pushed watchers (``_push``).
+        self._pushing = 0.0
+        #: The most bytes one watcher was handed in the last round.
+        self._round_bytes = 0
         self.on_event = on_event
         self.running = False
         self._feeds: dict[str, Feed] = {}
@@ -192,15 +219,17 @@ class ChangeFeeds:
                     await self._wake.wait()
                 # Under a stream of commits, hand out what came in one round every
                 # ``batch_window`` seconds: a watcher then wakes once for many events.
-                wait = self._last_round + self.batch_window - time.monotonic()
+                window = round_window(self.batch_window, self._pushing, self._round_bytes)
+                wait = self._last_round + window - time.monotonic()
                 if wait > 0:
                     await anyio.sleep(wait)
                 self._last_round = time.monotonic()
                 self._wake = anyio.Event()
+                self._pushing, self._round_bytes = 0.0, 0
                 try:
                     for collection in list(self._feeds):
                         await self._advance(collection)
-                    self._tick()
+                    await self._tick()
                     await self._trim()
                 except StoreError as exc:
                     # The database is away (the backend probes until it is back): watchers
@@ -223,13 +252,13 @@ class ChangeFeeds:
         due = min(feed.woke + feed.tick for feed in self._feeds.values())
         return max(0.0, min(self.poll_interval, due - now))
 
-    def _tick(self) -> None:
+    async def _tick(self) -> None:
         now = time.monotonic()
-        for feed in self._feeds.values():
+        for feed in list(self._feeds.values()):
             if now - feed.woke >= feed.tick:
                 feed.wake(now)
                 if feed.pushed:
-                    self._push(feed)
+                    await self._push(feed)
 
     def _committed(self, changes: list[Change]) -> None:
         for change in changes:
@@ -274,16 +303,27 @@ class ChangeFeeds:
             feed.taken = {}
             feed.wake(time.monotonic())
             if feed.pushed:
-                self._push(feed)
+                await self._push(feed)
 
-    @staticmethod
-    def _push(feed: Feed) -> None:
+    async def _push(self, feed: Feed) -> None:
         """Hand this round (or tick) to every pushed watcher of ``feed``, here, in this task:
         one call of its sink each, where waking its own task would cost a task switch and the
         layers of its loop. A sink that cannot take it now (its send would wait) or wants its
         task back returns False; that watcher leaves push mode and its task carries on from
-        its cursor (``Subscription.next_encoded``), so the feed never waits for it."""
+        its cursor (``Subscription.next_encoded``), so the feed never waits for it.
+
+        The round is handed out in slices of ``PUSH_SLICE`` seconds, letting the event loop
+        run between them: a writer whose commit came back meanwhile goes on after one slice,
+        not after the whole round (a hundred watchers take milliseconds). The round's state
+        stands still meanwhile (only this task moves ``position``); a watcher that closed or
+        left push mode during a pause is passed over by ``push_round``. The time it took (not
+        counting the pauses) sets the next round's window (``BATCH_WINDOW``)."""
+        began = time.perf_counter()
         for subscription in list(feed.pushed):
+            if time.perf_counter() - began > PUSH_SLICE:
+                self._pushing += time.perf_counter() - began
+                await anyio.lowlevel.checkpoint()
+                began = time.perf_counter()
             try:
                 taken = subscription.push_round()
             except Exception as exc:  # raised in that watcher's own task, not in this one
@@ -291,6 +331,9 @@ class ChangeFeeds:
             else:
                 if not taken:
                     subscription.unpush()
+        self._pushing += time.perf_counter() - began
+        largest = max((len(text) for text, _ in feed.rounds.values()), default=0)
+        self._round_bytes = max(self._round_bytes, largest)
 
     @staticmethod
     def _append(feed: Feed, event: Event) -> None:
