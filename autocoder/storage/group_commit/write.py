@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from autocoder.storage.changes.change import Change, ChangeKind
@@ -32,13 +32,13 @@ class Write:
     #: Set by ``run_batch``: the change committed (numbered with its seq), or why this write
     #: failed.
     outcome: Change | BaseException | None = None
+    #: The record this write touches, when known before it runs (not a generated id): what
+    #: the queue and ``rounds`` look at several times per write, so made once.
+    key: tuple[str, str, str] | None = field(init=False)
 
-    @property
-    def key(self) -> tuple[str, str, str] | None:
-        """The record this write touches, when known before it runs (not a generated id)."""
-        if self.record_id is None:
-            return None
-        return (self.collection, self.tenant, self.record_id)
+    def __post_init__(self) -> None:
+        record_id = self.record_id
+        self.key = None if record_id is None else (self.collection, self.tenant, record_id)
 
     async def apply(self, ops: Operations) -> Record:
         """Run this write on ``ops`` (a connection, or a transaction's)."""
