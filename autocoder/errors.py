@@ -21,6 +21,8 @@
     │   ├── Conflict                   conflict          (the id exists / a unique key is taken)
     │   ├── VersionConflict            version_conflict  (``expected_version`` does not match)
     │   ├── Unavailable                unavailable       (also a ConnectionError)
+    │   │   └── RolledBack *           the database rolled a transaction back to settle a
+    │   │                              deadlock; the store runs it again, a few times
     │   ├── StoreTimeout               timeout           (also a TimeoutError)
     │   ├── UnknownAction              unknown_action
     │   ├── ChangesGone                gone              (a watch ``since`` older than the kept
@@ -161,6 +163,13 @@ class VersionConflict(StoreError):
 
 class Unavailable(StoreError, ConnectionError):
     error_type = "unavailable"
+
+
+class RolledBack(Unavailable):
+    """The database rolled a whole transaction back to settle a race with another one (a
+    deadlock, a serialization failure): nothing of it committed, so running it again is safe.
+    A store runs such a transaction again itself (``storage.group_commit.races``); a caller
+    sees it, as ``unavailable``, only when every attempt lost."""
 
 
 class StoreTimeout(StoreError, TimeoutError):

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from autocoder.storage.changes.change import Change
 from autocoder.storage.changes.journal import Journal
-from autocoder.storage.group_commit import Write, WriteKind
+from autocoder.storage.group_commit import Write, WriteKind, again_when_rolled_back
 from autocoder.storage.records import ListQuery, Operations, Record
 
 __all__ = [
@@ -181,10 +181,15 @@ class StorageBackend(ABC):
     async def commit_write(self, write: Write) -> Change:
         """Run one write (create, update, replace, delete) in a transaction of its own and
         return its committed change, numbered. Database backends send it through their group
-        commit (``storage.group_commit``): it may share a transaction with concurrent ones."""
-        async with self.transaction() as ops:
-            await write.apply(ops)
-        return ops.changes[-1]
+        commit (``storage.group_commit``): it may share a transaction with concurrent ones.
+        A transaction the database rolled back to settle a deadlock runs again."""
+
+        async def run() -> Change:
+            async with self.transaction() as ops:
+                await write.apply(ops)
+            return ops.changes[-1]
+
+        return await again_when_rolled_back(run)
 
     async def create(
         self, collection: str, tenant: str, record_id: str | None, data: dict[str, Any]

@@ -48,6 +48,7 @@ from autocoder.errors import (
     Conflict,
     InternalError,
     NotFound,
+    RolledBack,
     StoreError,
     StoreTimeout,
     Unavailable,
@@ -133,6 +134,8 @@ async def pg_together(
     async with db.connection(reset=False) as conn:
         try:
             result = await conn.fetch(sql, (*_columns(rows), table.name))
+        except RolledBack:  # a deadlock: nothing committed, and the batch may run again
+            return None
         except (Unavailable, StoreTimeout) as exc:  # committed or not: nobody knows
             for write, outcome in zip(batch, outcomes, strict=True):
                 write.outcome = outcome or exc

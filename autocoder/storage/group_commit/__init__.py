@@ -2,7 +2,7 @@
 
 ``queue`` gathers the writes and decides who commits which batch; ``write`` is one write and
 how a batch is cut in rounds; ``together`` runs a batch in one transaction, each write failing
-alone.
+alone; ``races`` runs again a transaction the database rolled back to settle a deadlock.
 """
 
 from autocoder.storage.group_commit.queue import (
@@ -11,6 +11,7 @@ from autocoder.storage.group_commit.queue import (
     batches_at_once,
     writers,
 )
+from autocoder.storage.group_commit.races import again_when_rolled_back
 from autocoder.storage.group_commit.together import commit_together
 from autocoder.storage.group_commit.write import EVENTS, Write, WriteKind, rounds
 
@@ -20,6 +21,7 @@ __all__ = (
     "GroupCommit",
     "Write",
     "WriteKind",
+    "again_when_rolled_back",
     "batches_at_once",
     "commit_together",
     "rounds",

@@ -14,6 +14,9 @@ optimistic, with a retry without the write that failed:
   new one. A batch with k such failures takes k + 1 transactions; none pays a savepoint.
 - When BEGIN or COMMIT fails, no write of the transaction is known to have committed:
   each gets that error (``unavailable``, or ``timeout``), as it would have run alone.
+- When the database rolled the transaction back to settle a race (a deadlock with another
+  transaction: ``RolledBack``, at any statement or at COMMIT), nothing of it committed: it
+  runs again, whole, after a pause (``races``), a few times before its writes get the error.
 
 ``ops_on(conn)`` gives the backend's ``Operations`` on the transaction's connection;
 ``fast(ops, writes)``, when given, may run the writes with fewer statements (several rows at
@@ -31,8 +34,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from autocoder.errors import NotFound, StoreError
+from autocoder.errors import NotFound, RolledBack, StoreError
 from autocoder.storage.changes.change import Change
+from autocoder.storage.group_commit.races import ATTEMPTS, pause_before_again
 from autocoder.storage.group_commit.write import Write
 from autocoder.storage.sql.database import Connection, Database
 
@@ -55,12 +59,16 @@ async def commit_together(
     """Run ``writes`` in one transaction (see the module docstring); sets every ``outcome``
     and returns the changes committed, in order."""
     pending = list(writes)
+    lost = 0  # races lost: runs the database rolled back
     while pending:
         attempt = _Attempt(pending, fast)
         try:
             return await attempt.run(db, ops_on, before_commit)
         except Exception as exc:  # rolled back
-            if attempt.fast_failed:
+            if isinstance(exc, RolledBack) and lost + 1 < ATTEMPTS:
+                lost += 1
+                await pause_before_again(lost)  # the same writes again
+            elif attempt.fast_failed:
                 fast = None  # again, write by write
             elif attempt.failed_at is not None:
                 pending[attempt.failed_at].outcome = exc

@@ -18,8 +18,10 @@ every driver                the class, nearest in its MRO first              ``C
 
 What the classes mean to a caller: ``Conflict`` (a key is taken), ``ValidationFailed`` (a value
 the column cannot hold), ``StoreTimeout`` (a statement ran past its bound), ``Unavailable``
-(the database is down, unreachable, restarting, out of connections, or the transaction lost a
-race and may be retried), ``InternalError`` (anything else: a bug or an unexpected state).
+(the database is down, unreachable, restarting, out of connections), ``RolledBack`` (an
+``Unavailable``: the transaction lost a race, a deadlock or a serialization failure, and was
+rolled back whole, so it may run again), ``InternalError`` (anything else: a bug or an
+unexpected state).
 
 One fact is not in the exception: whether the connection died with it. asyncpg reports
 "connection is closed" and "another operation is in progress" as the same ``InterfaceError``,
@@ -42,6 +44,7 @@ from autocoder.errors import (
     AutocoderError,
     Conflict,
     InternalError,
+    RolledBack,
     StoreError,
     StoreTimeout,
     Unavailable,
@@ -55,12 +58,14 @@ PG_SQLSTATE: dict[str, Kind] = {
     "23505": Conflict,  # unique_violation
     "57014": StoreTimeout,  # query_canceled: statement_timeout, or asyncpg's command_timeout
     "55P03": StoreTimeout,  # lock_not_available: lock_timeout
+    "40001": RolledBack,  # serialization_failure
+    "40P01": RolledBack,  # deadlock_detected
     "57P01": Unavailable,  # admin_shutdown: server stop, pg_terminate_backend
     "57P02": Unavailable,  # crash_shutdown
     "57P03": Unavailable,  # cannot_connect_now: starting up / shutting down
     "08": Unavailable,  # connection exceptions
     "53": Unavailable,  # insufficient resources: too many connections, disk full
-    "40": Unavailable,  # transaction rollback: deadlock, serialization failure (retry)
+    "40": Unavailable,  # transaction rollback, of other kinds (completion unknown: 40003)
     "22": ValidationFailed,  # data exceptions: a value the column cannot hold
 }
 
@@ -83,7 +88,7 @@ MYSQL_ERRNO: dict[int, Kind] = {
     1159: Unavailable,  # ER_NET_READ_INTERRUPTED
     1160: Unavailable,  # ER_NET_ERROR_ON_WRITE
     1161: Unavailable,  # ER_NET_WRITE_INTERRUPTED
-    1213: Unavailable,  # ER_LOCK_DEADLOCK (retry)
+    1213: RolledBack,  # ER_LOCK_DEADLOCK: InnoDB rolled the whole transaction back
     1927: Unavailable,  # ER_CONNECTION_KILLED (MariaDB)
     4031: Unavailable,  # ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8)
     2002: Unavailable,  # CR_CONNECTION_ERROR
