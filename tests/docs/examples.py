@@ -33,7 +33,6 @@ import io
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -43,12 +42,16 @@ from typing import Any
 
 import yaml
 
+from tests.http.support import free_port, free_ports_in_a_row
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUN_LANGUAGES = {"yaml", "python", "console", "sh", "bash"}
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^`]*)$")
 _DIRECTIVE = re.compile(r"^<!--\s*example:\s*(?P<kind>[a-z-]+)\s*(?P<arg>.*?)\s*-->$")
 MAPPED_PORTS = (8000, 8080, 9090)
+#: Workers a documented ``--workers N`` may start: the metrics ports kept free for them.
+WORKERS_AT_MOST = 4
 #: What a yaml example naming ${DATABASE_URL} is validated with (none is started with it).
 VALIDATION_ENVIRON = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test"}
 
@@ -101,13 +104,6 @@ def blocks_of(document: Path) -> list[Block]:
     return blocks
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 # -- matching output -----------------------------------------------------------------------
 
 
@@ -151,7 +147,9 @@ class Session:
     def create(cls, directory: Path) -> Session:
         for name in ("blueprints", "examples"):
             (directory / name).symlink_to(ROOT / name)
+        # 9090 is a MetricsEndpoint's: with --workers N, worker k listens on it + k - 1.
         ports = {port: free_port() for port in MAPPED_PORTS}
+        ports[9090] = free_ports_in_a_row(WORKERS_AT_MOST)
         environ = {
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.e2e.processes import REPO, Run, start
-from tests.http.support import free_port
+from tests.http.support import free_port, free_ports_in_a_row
 
 # Each test only drives `autocoder run --workers` processes: it runs once, its processes on the
 # loop its name picks (see tests/conftest.py); tests/e2e/test_run.py runs one process on both.
@@ -53,21 +53,8 @@ def workers_of(run: Run) -> set[int]:
     raise AssertionError("no start banner")
 
 
-def two_free_ports_in_a_row() -> int:
-    """A port ``p`` such that ``p`` and ``p + 1`` are both free now (metrics of two workers)."""
-    for _ in range(100):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two free ports in a row")
-
-
 def two_workers(tmp_path: Path, runs: list[Run], *args: str) -> tuple[Run, set[int], int]:
-    metrics_port = two_free_ports_in_a_row()
+    metrics_port = free_ports_in_a_row(2)
     run = start(
         BLUEPRINTS / "default.yaml",
         tmp_path,

@@ -6,6 +6,8 @@ Every test talks to a real uvicorn through real sockets. In-process systems list
 
 from __future__ import annotations
 
+import contextlib
+import random
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -40,6 +42,34 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """A port ``p`` such that ``p`` … ``p + count - 1`` are free on 127.0.0.1 now (the metrics
+    ports of ``--workers``, one per worker). Taken below the kernel's ephemeral range, which
+    ``free_port`` and every outgoing connection draw from: a connection the kernel gives
+    ``p + 1`` as its local port would make it taken before the second worker listens."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(10000, low - count)
+        try:
+            with contextlib.ExitStack() as held:
+                for offset in range(count):
+                    probe = held.enter_context(socket.socket())
+                    probe.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        return port
+    raise AssertionError(f"no {count} free ports in a row")
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux; else IANA's 49152)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152
 
 
 @dataclass
