@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from tests.e2e.processes import REPO, start
-from tests.e2e.test_workers import two_free_ports_in_a_row, workers_of
-from tests.http.support import free_port
+from tests.e2e.test_workers import workers_of
+from tests.http.support import free_port, free_ports_in_a_row
 
 # Every process runs on each event loop of the tests (see tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("anyio_backend")
@@ -297,7 +297,7 @@ system:
 def test_a_change_or_sighup_seen_by_the_parent_of_workers_reloads_each_worker(
     tmp_path: Path,
 ) -> None:
-    api, second, metrics = free_port(), free_port(), two_free_ports_in_a_row()
+    api, second, metrics = free_port(), free_port(), free_ports_in_a_row(2)
     path = tmp_path / "default.yaml"
     default = (REPO / "blueprints" / "default.yaml").read_text()
     path.write_text(default)
