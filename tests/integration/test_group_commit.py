@@ -484,15 +484,16 @@ async def test_a_batch_whose_lock_wait_times_out_leaves_no_transaction_open(
     holder = Database(MYSQL_URL, max_size=1)
     await holder.connect()
     try:
-        await holder.execute("SET GLOBAL innodb_lock_wait_timeout = 1")  # the store's, below
         store = await make_document_store(pool_max_size=1)  # one batch at a time
         backend = store.backend
         if backend.dialect != "mysql":
             pytest.skip("a lock wait timeout that leaves the transaction open is MySQL's")
+        # The store's one connection waits 1 s for a lock; the session's setting, not the
+        # server's, so that no other connection (another test's, run beside it) waits less.
+        await backend.db.execute("SET SESSION innodb_lock_wait_timeout = 1")
         reply = await store.process_item({"action": "create", "data": {"n": 0}})
         assert (reply["status"], reply["id"]) == ("success", "1"), reply
         async with holder.transaction() as conn:
-            await conn.execute("SET SESSION innodb_lock_wait_timeout = 50")
             t = quote(backend.table_name, "mysql")
             await conn.fetch(f"SELECT data FROM {t} WHERE tenant = '' AND id = '1' FOR UPDATE")
             replies = await together(
@@ -503,7 +504,6 @@ async def test_a_batch_whose_lock_wait_times_out_leaves_no_transaction_open(
                 ],
             )
     finally:
-        await holder.execute("SET GLOBAL innodb_lock_wait_timeout = 50")
         await holder.disconnect()
     assert max(batch_sizes(store)) > 1, batch_sizes(store)
     assert (replies[0]["status"], replies[0].get("error_type")) == ("error", "timeout"), replies
