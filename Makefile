@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BLUEPRINT ?= blueprints/default.yaml
+# Test processes run at once (pytest-xdist); 0 runs the suite in this one process.
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint format bench clean
 
@@ -18,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/autocoder run $(BLUEPRINT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check autocoder examples tests benchmarks
