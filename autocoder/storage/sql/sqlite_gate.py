@@ -21,6 +21,8 @@ class SqliteGate:
         self._lock = asyncio.Lock()
         self._shared = 0
         self._drained = asyncio.Event()
+        #: Tasks waiting for the lock (in ``take`` or ``share``).
+        self._waiting = 0
 
     @property
     def taken(self) -> bool:
@@ -28,9 +30,19 @@ class SqliteGate:
         return self._lock.locked()
 
     async def take(self, timeout: float) -> None:
-        """Have the connection alone: wait for the holder, then for statements in flight."""
-        async with asyncio.timeout(timeout):
-            await self._lock.acquire()
+        """Have the connection alone: wait for the holder, then for statements in flight.
+        When it is free, with no one waiting for it and nothing in flight (every transaction
+        of a lone writer), it is taken at once, with no time limit armed for a wait that
+        cannot happen."""
+        if not self._lock.locked() and not self._waiting and not self._shared:
+            await self._lock.acquire()  # free, no waiter ahead: returns without suspending
+            return
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(timeout):
+                await self._lock.acquire()
+        finally:
+            self._waiting -= 1
         try:
             async with asyncio.timeout(timeout):
                 while self._shared:
@@ -47,10 +59,14 @@ class SqliteGate:
     async def share(self, timeout: float) -> None:
         """Use the connection beside other single statements (waits while it is taken)."""
         if self._lock.locked():
-            async with asyncio.timeout(timeout):
-                while self._lock.locked():
-                    async with self._lock:
-                        pass
+            self._waiting += 1
+            try:
+                async with asyncio.timeout(timeout):
+                    while self._lock.locked():
+                        async with self._lock:
+                            pass
+            finally:
+                self._waiting -= 1
         self._shared += 1
 
     def unshare(self) -> None:
