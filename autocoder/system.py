@@ -57,10 +57,10 @@ from autocoder.runtime.component import ComposedComponent
 from autocoder.runtime.deadlines import Deadlines
 from autocoder.runtime.supervisor import Supervisor
 from autocoder.runtime.wiring import rebind, wire
-from autocoder.transport.binding import NatsTransport
 
 if TYPE_CHECKING:
     from autocoder.blueprint.loader import LoadedBlueprint, LoadedComponent
+    from autocoder.transport.binding import NatsTransport
 
 log = structlog.get_logger("autocoder")
 
@@ -103,6 +103,10 @@ class System:
         if remote:
             if nats_url is None:
                 raise UsageError("a nats binding needs system.nats.url")
+            # Imported here: the NATS client and the transport are a tenth of every
+            # command's start-up, and only a blueprint with a nats binding needs them.
+            from autocoder.transport.binding import NatsTransport
+
             self.transport = NatsTransport(name, nats_url, self.metrics)
             known = {c.name: (c.type_name, c.serves_collections) for c in components}
             self.transport.wire(self.components, remote, {**(kinds or {}), **known})
