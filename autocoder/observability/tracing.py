@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SimpleSpanProcessor,
-    SpanExporter,
-)
 from opentelemetry.trace import Tracer
 
 from autocoder.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = ["EXPORTERS", "Tracing", "tracing_from_environment"]
 
@@ -76,6 +73,16 @@ def tracing_from_environment(
         )
     if not names:
         return None
+    # Imported here: the SDK is a few percent of every command's start-up, and only a
+    # process that traces needs it.
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SimpleSpanProcessor,
+    )
+
     service = env.get("OTEL_SERVICE_NAME", "").strip() or system_name
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     for name in dict.fromkeys(names):
