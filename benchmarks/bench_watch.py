@@ -17,7 +17,14 @@ Printed per case: the best round's writes/s of both sides, their ratio (target a
 and the p50 and p99, over every delivery of every round with watchers, from the write being
 sent to the watcher getting it (target: p99 of commit to delivery under 50 ms), the number of
 deliveries, those that never came (each watcher must get every write; one missing counts as an
-infinite delay) and how many times a watcher was cut off for lagging.
+infinite delay) and how many times a watcher was cut off for lagging. The HTTP case also
+prints a ceiling beside its ratio, from a baseline measured in the same run
+(``benchmarks/loopback_floor.py``: what a byte written into loopback sockets costs the
+sender's CPU here, with no server above the socket): ``1 / (1 + alone * bytes * floor)``, the
+ratio a writer bound by its own CPU would reach if handing the watchers' bytes (``bytes`` a
+write, all watchers together, as they read them) to the kernel were the feed's only cost.
+A writer that waits on its database can overlap that cost and beat the ceiling; one that
+does not, the memory store's, cannot.
 ``BENCH_WATCH_BACKENDS=sqlite`` picks backends, ``BENCH_WATCH_CASES=http`` cases. PostgreSQL
 comes from ``AUTOCODER_TEST_POSTGRESQL_URL``, MariaDB from ``AUTOCODER_TEST_MYSQL_URL``;
 either, unreachable, is skipped.
@@ -57,9 +64,10 @@ SERVERS = {
 
 #: A record creation's number ``n`` is its position in the round: seq ``start + 1 + n`` (only
 #: the writer writes to the collection). A round gives its writes/s, the delay of every
-#: delivery, how many times a watcher was cut off, and how many deliveries never came (each
-#: watcher should get every write: one missing counts as an infinite delay).
-Round = tuple[float, list[float], int, int]
+#: delivery, how many times a watcher was cut off, how many deliveries never came (each
+#: watcher should get every write: one missing counts as an infinite delay) and the bytes the
+#: watchers read (HTTP; 0 in process).
+Round = tuple[float, list[float], int, int, int]
 
 
 def _blueprint(config: dict[str, Any]) -> str:
@@ -110,7 +118,7 @@ async def _run_http(config: dict[str, Any], watchers: int) -> Round:
         sent: list[float] = []
         writes, elapsed = await _write_for(store, sent, time.monotonic)  # the clients' clock
         delays: list[float] = []
-        resumed = missing = 0
+        resumed = missing = received = 0
         if clients is not None:
             assert clients.stdout is not None and clients.stdin is not None
             await anyio.sleep(0.5)  # the last deliveries
@@ -123,7 +131,8 @@ async def _run_http(config: dict[str, Any], watchers: int) -> Round:
                 delays += [received - sent[seq - start - 1] for seq in range(low, high + 1)]
             resumed = result["resumed"]
             missing = sum(start + writes - last for last in result["last"])
-    return writes / elapsed, delays, resumed, missing
+            received = result["bytes"]
+    return writes / elapsed, delays, resumed, missing, received
 
 
 async def _run_in_process(config: dict[str, Any], watchers: int) -> Round:
@@ -173,7 +182,7 @@ async def _run_in_process(config: dict[str, Any], watchers: int) -> Round:
             await store.stop_accepting()
     finally:
         await store.cleanup()
-    return writes / elapsed, delays, len(lagged), sum(start + writes - r for r in reached)
+    return writes / elapsed, delays, len(lagged), sum(start + writes - r for r in reached), 0
 
 
 def _ms(values: list[float], q: float) -> float:
@@ -213,24 +222,41 @@ CASES: dict[str, tuple[str, Any]] = {
 }
 
 
-async def _measure(name: str, config: dict[str, Any], run: Any) -> None:
+async def _measure(name: str, config: dict[str, Any], run: Any, floor: float | None) -> None:
+    """Print one backend's line; ``floor``: the sender's CPU seconds per byte on loopback
+    (``loopback_floor``), for the HTTP case's ceiling."""
     # Alternated, each side's best round kept: the machine is shared and noisy.
-    alone, watched, delays, lags, missing = 0.0, 0.0, [], 0, 0
+    alone, watched, delays, lags, missing, received = 0.0, 0.0, [], 0, 0, 0
     for _ in range(ROUNDS):
-        rate, _, _, _ = await run(config, 0)
+        rate, _, _, _, _ = await run(config, 0)
         alone = max(alone, rate)
-        rate, round_delays, round_lags, round_missing = await run(config, WATCHERS)
+        rate, round_delays, round_lags, round_missing, round_bytes = await run(config, WATCHERS)
         watched = max(watched, rate)
         delays += round_delays
         lags += round_lags
         missing += round_missing
+        received += round_bytes
+    ceiling = "-"
+    if floor is not None and delays:
+        # What every write costs in bytes handed to the watchers' sockets, beside the time a
+        # write takes alone: the best ratio a writer bound by its own CPU could reach here.
+        per_write = WATCHERS * received / len(delays) * floor
+        ceiling = f"{1 / (1 + alone * per_write):.2f}"
     delays += [math.inf] * missing
     print(
-        f"{name:>11} {alone:9.0f} {watched:9.0f} {watched / alone:6.2f} "
+        f"{name:>11} {alone:9.0f} {watched:9.0f} {watched / alone:6.2f} {ceiling:>7} "
         f"{_ms(delays, 50):7.2f} {_ms(delays, 99):7.2f} {len(delays) - missing:10d} "
         f"{missing:7d} {lags:7d}",
         flush=True,
     )
+
+
+async def _loopback_floor() -> float:
+    """The sender's CPU seconds per byte into loopback sockets (``loopback_floor``), measured
+    in a process of its own."""
+    command = [sys.executable, "-m", "benchmarks.loopback_floor", "1"]
+    done = await anyio.run_process(command)
+    return float(done.stdout)
 
 
 async def main() -> None:
@@ -263,13 +289,21 @@ async def main() -> None:
             for case in cases:
                 title, run = CASES[case]
                 print(f"\n{title}")
+                floor = None
+                if case == "http":
+                    floor = await _loopback_floor()
+                    print(
+                        f"loopback: {floor * 1e9:.2f} ns of the sender's CPU a byte "
+                        "(benchmarks/loopback_floor.py); ceiling = the best ratio a writer "
+                        "bound by its own CPU could reach with what its watchers read"
+                    )
                 print(
-                    f"{'backend':>11} {'none w/s':>9} {'100 w/s':>9} {'ratio':>6} "
+                    f"{'backend':>11} {'none w/s':>9} {'100 w/s':>9} {'ratio':>6} {'ceiling':>7} "
                     f"{'p50 ms':>7} {'p99 ms':>7} {'deliveries':>10} {'missing':>7} {'cut off':>7}"
                 )
                 for name, config, _ in backends:
                     if not only or name in only.split(","):
-                        await _measure(name, config, run)
+                        await _measure(name, config, run, floor)
         finally:
             for target in targets:
                 await _drop(*target)

@@ -10,7 +10,7 @@ from the previous one's last + 1 to its own last, so a read stands for all of th
 cut off for lagging (the stream ends after ``: lagged``) watches again from its last seq, as a
 client would. When a line arrives on stdin, it prints one JSON line, ``reads`` (``[first,
 last, time]`` of every read of every watcher), ``resumed`` (how many times a watcher was cut
-off) and ``last`` (the last seq each watcher got), and exits.
+off), ``last`` (the last seq each watcher got) and ``bytes`` (every byte read), and exits.
 
 The clients are load generation sharing the machine with the server they measure, so each
 connection is an asyncio ``Protocol`` on uvloop: a read is one callback, with no task to wake
@@ -42,6 +42,8 @@ class Watchers:
         self.count = count
         self.reads: list[tuple[int, int, float]] = []
         self.resumed = 0
+        #: Every byte read from every connection, response heads included.
+        self.bytes = 0
         self.started = 0
         self.all_started = asyncio.Event()
         #: The first thing that went wrong (the process then exits with it).
@@ -96,6 +98,7 @@ class Watch(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         now = time.monotonic()
         watchers = self.watchers
+        watchers.bytes += len(data)
         if self.head is not None:
             head = self.head + data
             if b"\r\n\r\n" not in head:
@@ -158,7 +161,12 @@ async def main() -> None:
     if watchers.failed.done():
         raise RuntimeError(watchers.failed.result())
     watchers.stopping = True
-    result = {"reads": watchers.reads, "resumed": watchers.resumed, "last": watchers.last}
+    result = {
+        "reads": watchers.reads,
+        "resumed": watchers.resumed,
+        "last": watchers.last,
+        "bytes": watchers.bytes,
+    }
     print(json.dumps(result), flush=True)
 
 
