@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from types import CoroutineType
 from typing import Any
 
 import anyio
@@ -162,7 +163,7 @@ class EventStream(Response):
                 return True
             text = b": keep-alive\n\n"
         sending = self.send({"type": "http.response.body", "body": text, "more_body": True})
-        if not isinstance(sending, Coroutine):  # not one to step: the task awaits it
+        if not isinstance(sending, CoroutineType):  # not one to step: the task awaits it
             self.waiting = sending
             return False
         try:

@@ -285,6 +285,37 @@ async def test_a_lagging_watcher_is_disconnected_and_resumes_missing_nothing(
     assert [e.id for e in seen] == [str(n) for n in range(1, 21)]
 
 
+async def test_a_caught_up_watcher_is_written_by_the_feeds_own_task(serve: Serve) -> None:
+    # The server's ``send`` must be a coroutine the feed's task can step: if it stopped being
+    # one, every watcher would quietly fall back to a task wake-up per round.
+    async with (
+        serve(blueprint()) as r,
+        r.client.stream("GET", "/tasks", params={"watch": "true"}) as response,
+    ):
+        stream = events(response)
+        await anext(stream)
+        await create(r, {"n": 1})
+        await changes(stream, 1)
+        feed = r.component("store").feeds.feed("tasks")
+        with anyio.fail_after(5):
+            while not feed.pushed:
+                await anyio.sleep(0.01)
+        (subscription,) = feed.pushed
+        sink = subscription._sink  # the response's: what the feed's task hands a round to
+        taken: list[tuple[bytes, bool]] = []
+
+        def noting(text: bytes) -> bool:
+            took = sink(text)
+            taken.append((text, took))
+            return took
+
+        subscription._sink = noting
+        await create(r, {"n": 2})
+        got = await changes(stream, 1)
+    assert [e.id for e in got] == ["2"]
+    assert [took for text, took in taken if text] == [True]  # written there and then
+
+
 async def test_watchers_and_watch_events_are_metrics(serve: Serve) -> None:
     async with serve(blueprint()) as r:
         metrics = httpx.AsyncClient(base_url=r.url_of("metrics"))
