@@ -24,15 +24,24 @@ CONNECTIONS = 100
 CHUNK = b"x" * 65536
 
 
+def _polled(
+    sockets: list[socket.socket], events: int
+) -> tuple[select.epoll, dict[int, socket.socket]]:
+    """``sockets`` made non-blocking and registered for ``events``; the poll, and each socket
+    by its file descriptor."""
+    poll = select.epoll()
+    by_fd = {}
+    for sock in sockets:
+        sock.setblocking(False)
+        poll.register(sock.fileno(), events)
+        by_fd[sock.fileno()] = sock
+    return poll, by_fd
+
+
 def _read_all(port: int) -> None:
     """The reader: connect ``CONNECTIONS`` times and read until every connection ends."""
     connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNECTIONS)]
-    poll = select.epoll()
-    by_fd = {}
-    for connection in connections:
-        connection.setblocking(False)
-        poll.register(connection.fileno(), select.EPOLLIN)
-        by_fd[connection.fileno()] = connection
+    poll, by_fd = _polled(connections, select.EPOLLIN)
     buffer = bytearray(1 << 20)
     while by_fd:
         for fd, _ in poll.poll():
@@ -53,12 +62,7 @@ def sender_cpu_per_byte(seconds: float) -> float:
         finally:
             os._exit(0)
     sockets = [listener.accept()[0] for _ in range(CONNECTIONS)]
-    poll = select.epoll()
-    by_fd = {}
-    for sock in sockets:
-        sock.setblocking(False)
-        poll.register(sock.fileno(), select.EPOLLOUT)
-        by_fd[sock.fileno()] = sock
+    poll, by_fd = _polled(sockets, select.EPOLLOUT)
     sent = 0
     before = resource.getrusage(resource.RUSAGE_SELF)
     began = time.monotonic()
