@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import anyio.lowlevel
@@ -62,12 +62,21 @@ SERVERS = {
 }
 
 
-#: A record creation's number ``n`` is its position in the round: seq ``start + 1 + n`` (only
-#: the writer writes to the collection). A round gives its writes/s, the delay of every
-#: delivery, how many times a watcher was cut off, how many deliveries never came (each
-#: watcher should get every write: one missing counts as an infinite delay) and the bytes the
-#: watchers read (HTTP; 0 in process).
-Round = tuple[float, list[float], int, int, int]
+class Round(NamedTuple):
+    """What one round measured. A record creation's number ``n`` is its position in the
+    round: seq ``start + 1 + n`` (only the writer writes to the collection)."""
+
+    #: Writes a second.
+    rate: float
+    #: The delay of every delivery, in seconds.
+    delays: list[float]
+    #: How many times a watcher was cut off for lagging.
+    cut_off: int
+    #: Deliveries that never came (each watcher should get every write; one missing counts
+    #: as an infinite delay).
+    missing: int
+    #: The bytes the watchers read (HTTP; 0 in process).
+    received: int
 
 
 def _blueprint(config: dict[str, Any]) -> str:
@@ -132,7 +141,7 @@ async def _run_http(config: dict[str, Any], watchers: int) -> Round:
             resumed = result["resumed"]
             missing = sum(start + writes - last for last in result["last"])
             received = result["bytes"]
-    return writes / elapsed, delays, resumed, missing, received
+    return Round(writes / elapsed, delays, resumed, missing, received)
 
 
 async def _run_in_process(config: dict[str, Any], watchers: int) -> Round:
@@ -182,7 +191,8 @@ async def _run_in_process(config: dict[str, Any], watchers: int) -> Round:
             await store.stop_accepting()
     finally:
         await store.cleanup()
-    return writes / elapsed, delays, len(lagged), sum(start + writes - r for r in reached), 0
+    missing = sum(start + writes - r for r in reached)
+    return Round(writes / elapsed, delays, len(lagged), missing, 0)
 
 
 def _ms(values: list[float], q: float) -> float:
@@ -228,14 +238,13 @@ async def _measure(name: str, config: dict[str, Any], run: Any, floor: float | N
     # Alternated, each side's best round kept: the machine is shared and noisy.
     alone, watched, delays, lags, missing, received = 0.0, 0.0, [], 0, 0, 0
     for _ in range(ROUNDS):
-        rate, _, _, _, _ = await run(config, 0)
-        alone = max(alone, rate)
-        rate, round_delays, round_lags, round_missing, round_bytes = await run(config, WATCHERS)
-        watched = max(watched, rate)
-        delays += round_delays
-        lags += round_lags
-        missing += round_missing
-        received += round_bytes
+        alone = max(alone, (await run(config, 0)).rate)
+        measured: Round = await run(config, WATCHERS)
+        watched = max(watched, measured.rate)
+        delays += measured.delays
+        lags += measured.cut_off
+        missing += measured.missing
+        received += measured.received
     ceiling = "-"
     if floor is not None and delays:
         # What every write costs in bytes handed to the watchers' sockets, beside the time a
@@ -262,7 +271,7 @@ async def _loopback_floor() -> float:
 async def main() -> None:
     configure_logging("json", "warning")  # not a line per request on the bench's output
     print(
-        f"one writer, {ROUNDS} alternated rounds of {SECONDS:.0f} s, best of each; "
+        f"one writer, {ROUNDS} alternated rounds of {SECONDS:g} s, best of each; "
         f"{WATCHERS} watchers against none; delay = write sent to the watcher; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
