@@ -127,7 +127,7 @@ async def _run_http(config: dict[str, Any], watchers: int) -> Round:
         sent: list[float] = []
         writes, elapsed = await _write_for(store, sent, time.monotonic)  # the clients' clock
         delays: list[float] = []
-        resumed = missing = received = 0
+        resumed = missing = bytes_read = 0
         if clients is not None:
             assert clients.stdout is not None and clients.stdin is not None
             await anyio.sleep(0.5)  # the last deliveries
@@ -140,8 +140,8 @@ async def _run_http(config: dict[str, Any], watchers: int) -> Round:
                 delays += [received - sent[seq - start - 1] for seq in range(low, high + 1)]
             resumed = result["resumed"]
             missing = sum(start + writes - last for last in result["last"])
-            received = result["bytes"]
-    return Round(writes / elapsed, delays, resumed, missing, received)
+            bytes_read = result["bytes"]
+    return Round(writes / elapsed, delays, resumed, missing, bytes_read)
 
 
 async def _run_in_process(config: dict[str, Any], watchers: int) -> Round:
