@@ -38,6 +38,7 @@ from autocoder.errors import DatabaseConnectionError
 from autocoder.storage.documents.backend import SqlDocumentBackend
 from autocoder.storage.sql.dialects import quote
 from benchmarks import group_commit
+from benchmarks.machine_cpu import Usage, snapshot
 
 CALLERS = 32
 SECONDS = 0.5  # per timed run; each case pairs raw and backend runs, 7 pairs
@@ -55,10 +56,12 @@ DOC = {"title": "benchmark task", "done": False, "priority": 3, "tags": ["a", "b
 
 @dataclass
 class Side:
-    """One side's runs of a case: ops/s of each run, and the latency of every call (seconds)."""
+    """One side's runs of a case: ops/s of each run, the latency of every call (seconds),
+    and the machine's CPU over the runs."""
 
     rates: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
 
     @property
     def rate(self) -> float:
@@ -131,6 +134,7 @@ async def rate(
     done = 0
     latencies = side.latencies
     clock = time.perf_counter
+    before = snapshot()
     start = clock()
     deadline = start + SECONDS
 
@@ -147,6 +151,7 @@ async def rate(
 
     await asyncio.gather(*(caller() for _ in range(callers)))
     side.rates.append(done / (clock() - start))
+    side.usage.add(before, snapshot(), done)
 
 
 #: The Store's default ``command_timeout`` (seconds), given to both PostgreSQL pools alike.
@@ -373,7 +378,9 @@ async def main() -> None:
 
 async def group_commit_main() -> None:
     """Print, per case, ops/s of the baseline and of the Store, their ratio, and each side's
-    p99 and maximum latency (ms)."""
+    p99 and maximum latency (ms); then what each side's writes cost the whole machine in CPU
+    (µs a write), how busy the machine was during the Store's runs, and the ceiling: the
+    ratio the Store would reach with every core spent at its CPU a write."""
     print(
         f"\ngroup commit: Store on its defaults (pool 4, max_batch_size 100) beside the raw "
         f"driver (pool {group_commit.RAW_POOL}) at {CALLERS} callers, and beside the Store "
@@ -381,7 +388,8 @@ async def group_commit_main() -> None:
     )
     print(
         f"{'database':<11} {'case':<11} {'baseline':>10} {'store':>10} {'ratio':>6} "
-        f"{'base p99':>8} {'p99':>8} {'base max':>8} {'max':>8}  target"
+        f"{'base p99':>8} {'p99':>8} {'base max':>8} {'max':>8} "
+        f"{'base cpu':>8} {'cpu':>6} {'busy':>5} {'ceiling':>7}  target"
     )
     with tempfile.TemporaryDirectory() as folder:
         targets = dict(SERVERS, sqlite=f"sqlite:///{folder}/bench.db")
@@ -395,10 +403,22 @@ async def group_commit_main() -> None:
                 print(
                     f"{dialect:<11} {case:<11} {raw.rate:>10.0f} {ours.rate:>10.0f} "
                     f"{ours.rate / raw.rate:>6.2f} {raw.p99 * 1000:>8.1f} {ours.p99 * 1000:>8.1f} "
-                    f"{raw.max * 1000:>8.1f} {ours.max * 1000:>8.1f}  "
-                    f"{group_commit.verdict(case, raw, ours)}",
+                    f"{raw.max * 1000:>8.1f} {ours.max * 1000:>8.1f} "
+                    f"{machine_cpu(raw, ours)}  {group_commit.verdict(case, raw, ours)}",
                     flush=True,
                 )
+
+
+def machine_cpu(raw: Side, ours: Side) -> str:
+    """Each side's machine CPU a write (µs), the machine's busy share during the Store's
+    runs, and the Store's ceiling ratio; blanks where ``/proc/stat`` could not be read."""
+    if not (raw.usage.measured and ours.usage.measured):
+        return f"{'-':>8} {'-':>6} {'-':>5} {'-':>7}"
+    ceiling = ours.usage.best_rate / raw.rate
+    return (
+        f"{raw.usage.cpu_per_op * 1e6:>8.0f} {ours.usage.cpu_per_op * 1e6:>6.0f} "
+        f"{ours.usage.busy_share:>5.0%} {ceiling:>7.2f}"
+    )
 
 
 async def storage_main() -> None:
