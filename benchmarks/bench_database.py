@@ -379,8 +379,10 @@ async def main() -> None:
 async def group_commit_main() -> None:
     """Print, per case, ops/s of the baseline and of the Store, their ratio, and each side's
     p99 and maximum latency (ms); then what each side's writes cost the whole machine in CPU
-    (µs a write), how busy the machine was during the Store's runs, and the ceiling: the
-    ratio the Store would reach with every core spent at its CPU a write."""
+    (µs a write), how busy the machine was during the Store's runs, the ceiling (the ratio
+    the Store would reach with every core spent at its CPU a write), the Store's own
+    process's CPU a write (µs) and its one-core bound (the ratio it would reach with its
+    event loop's thread never idle)."""
     print(
         f"\ngroup commit: Store on its defaults (pool 4, max_batch_size 100) beside the raw "
         f"driver (pool {group_commit.RAW_POOL}) at {CALLERS} callers, and beside the Store "
@@ -389,7 +391,7 @@ async def group_commit_main() -> None:
     print(
         f"{'database':<11} {'case':<11} {'baseline':>10} {'store':>10} {'ratio':>6} "
         f"{'base p99':>8} {'p99':>8} {'base max':>8} {'max':>8} "
-        f"{'base cpu':>8} {'cpu':>6} {'busy':>5} {'ceiling':>7}  target"
+        f"{'base cpu':>8} {'cpu':>6} {'busy':>5} {'ceiling':>7} {'own':>5} {'1 core':>6}  target"
     )
     with tempfile.TemporaryDirectory() as folder:
         targets = dict(SERVERS, sqlite=f"sqlite:///{folder}/bench.db")
@@ -411,13 +413,15 @@ async def group_commit_main() -> None:
 
 def machine_cpu(raw: Side, ours: Side) -> str:
     """Each side's machine CPU a write (µs), the machine's busy share during the Store's
-    runs, and the Store's ceiling ratio; blanks where ``/proc/stat`` could not be read."""
-    if not (raw.usage.measured and ours.usage.measured):
-        return f"{'-':>8} {'-':>6} {'-':>5} {'-':>7}"
-    ceiling = ours.usage.best_rate / raw.rate
+    runs, the Store's ceiling ratio, its own process's CPU a write (µs) and its one-core
+    bound; blanks where ``/proc/stat`` could not be read."""
+    usage = ours.usage
+    if not (raw.usage.measured and usage.measured):
+        return f"{'-':>8} {'-':>6} {'-':>5} {'-':>7} {'-':>5} {'-':>6}"
     return (
-        f"{raw.usage.cpu_per_op * 1e6:>8.0f} {ours.usage.cpu_per_op * 1e6:>6.0f} "
-        f"{ours.usage.busy_share:>5.0%} {ceiling:>7.2f}"
+        f"{raw.usage.cpu_per_op * 1e6:>8.0f} {usage.cpu_per_op * 1e6:>6.0f} "
+        f"{usage.busy_share:>5.0%} {usage.best_rate / raw.rate:>7.2f} "
+        f"{usage.own_per_op * 1e6:>5.0f} {usage.one_core_rate / raw.rate:>6.2f}"
     )
 
 

@@ -14,6 +14,12 @@ Part of ``bench_database`` (``make bench BENCH_ARGS=database``). For each databa
   Target: the Store at least 2.0 times the raw ops/s, with a p99 no worse than raw's.
 - create and update at 1 caller: the Store on its defaults beside the same Store with
   ``max_batch_size: 1`` (group commit off). Target: no slower (0.9, the noise here).
+
+Beside each case, what bounds it on this machine (``machine_cpu``): each side's CPU a write
+over the whole machine (this process, the database server, the kernel), how busy the
+machine was during the Store's runs, and two ratios the Store cannot pass at its CPU a
+write: ``ceiling``, with every core busy, and ``1 core``, with this process's one event loop
+never idle (``own`` is this process's CPU a write, every thread of it).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ the CPU each of its writes costs the machine. ``Usage`` adds that up over a side
     before = snapshot()
     ...  # the run
     usage.add(before, snapshot(), ops)
-    usage.cpu_per_op, usage.best_rate
+    usage.cpu_per_op, usage.best_rate, usage.one_core_rate
 
 Steal (time the hypervisor gave to another machine) counts as neither busy nor available:
 it is CPU this machine did not have. Elsewhere than on Linux ``snapshot`` is None and a
@@ -31,10 +31,12 @@ _TICKS = 100
 
 class Snapshot(NamedTuple):
     """The machine's CPU time so far, in seconds of one core (spent, and spent or idle),
-    and the time it was read at (``time.perf_counter``)."""
+    this process's own (``time.process_time``: every thread of it), and the time it was
+    read at (``time.perf_counter``)."""
 
     busy: float
     available: float
+    own: float
     at: float
 
 
@@ -48,7 +50,9 @@ def snapshot() -> Snapshot | None:
     # cpu user nice system idle iowait irq softirq steal guest guest_nice
     user, nice, system, idle, iowait, irq, softirq = (int(v) for v in fields[1:8])
     busy = user + nice + system + irq + softirq
-    return Snapshot(busy / _TICKS, (busy + idle + iowait) / _TICKS, time.perf_counter())
+    return Snapshot(
+        busy / _TICKS, (busy + idle + iowait) / _TICKS, time.process_time(), time.perf_counter()
+    )
 
 
 @dataclass
@@ -57,6 +61,8 @@ class Usage:
 
     busy: float = 0.0
     available: float = 0.0
+    #: This process's part of ``busy``.
+    own: float = 0.0
     #: Seconds the runs took.
     wall: float = 0.0
     ops: int = 0
@@ -66,6 +72,7 @@ class Usage:
             return
         self.busy += after.busy - before.busy
         self.available += after.available - before.available
+        self.own += after.own - before.own
         self.wall += after.at - before.at
         self.ops += ops
 
@@ -77,6 +84,18 @@ class Usage:
     def cpu_per_op(self) -> float:
         """Seconds of the machine's CPU an operation cost."""
         return self.busy / self.ops
+
+    @property
+    def own_per_op(self) -> float:
+        """Seconds of this process's CPU an operation cost."""
+        return self.own / self.ops
+
+    @property
+    def one_core_rate(self) -> float:
+        """Operations a second this process could make on one core at its CPU per operation:
+        the bound of a process whose work runs on one event loop's thread (an SQLite
+        connection's thread shares that thread's interpreter lock)."""
+        return self.ops / self.own
 
     @property
     def busy_share(self) -> float:
