@@ -36,7 +36,7 @@ import orjson
 
 from autocoder.errors import DatabaseConnectionError
 from autocoder.storage.documents.backend import SqlDocumentBackend
-from autocoder.storage.sql.dialects import quote
+from autocoder.storage.sql.dialects import Dialect, quote
 from benchmarks import group_commit
 from benchmarks.machine_cpu import Usage, snapshot
 
@@ -286,7 +286,7 @@ class Raw:
 Result = tuple[str, Side, Side, int]  # case, raw side, backend side, records per call
 
 
-async def bench(dialect: str, url: str) -> list[Result]:
+async def bench(dialect: Dialect, url: str) -> list[Result]:
     tables = [f"bench_{uuid.uuid4().hex[:12]}" for _ in range(2)]
     # The same pool on both sides: POOL connections opened at start (min = max).
     ours = SqlDocumentBackend(

@@ -35,7 +35,7 @@ import asyncpg
 import orjson
 
 from autocoder.components.store import Store
-from autocoder.storage.sql.dialects import quote
+from autocoder.storage.sql.dialects import Dialect, quote
 
 RAW_POOL = 16
 DOC = {"title": "benchmark task", "done": False, "priority": 3, "tags": ["a", "b"]}
@@ -52,7 +52,7 @@ async def _no_reset(connection: Any) -> None:
 class RawWrites:
     """One autocommit write per call on the driver itself, on a document table of its own."""
 
-    def __init__(self, dialect: str, url: str, table: str) -> None:
+    def __init__(self, dialect: Dialect, url: str, table: str) -> None:
         self.dialect = dialect
         self.url = url
         self.table = table
@@ -175,7 +175,7 @@ def _writes(store: Store, ids: list[str]) -> tuple[Compare, Compare]:
     return create, update
 
 
-async def bench(dialect: str, url: str, compare: Compare) -> list[tuple[str, Any, Any, int]]:
+async def bench(dialect: Dialect, url: str, compare: Compare) -> list[tuple[str, Any, Any, int]]:
     """(case, baseline side, Store side, 1) of each case; ``compare(raw, ours, callers=)``."""
     tables = [f"bench_{uuid.uuid4().hex[:12]}" for _ in range(3)]
     store = await _store(url, tables[0])
@@ -212,7 +212,7 @@ async def bench(dialect: str, url: str, compare: Compare) -> list[tuple[str, Any
     return results
 
 
-async def _drop(url: str, dialect: str, table: str) -> None:
+async def _drop(url: str, dialect: Dialect, table: str) -> None:
     from autocoder.storage.sql.database import Database
 
     db = Database(url, max_size=1)
